@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "log.h"
+#include "common/log.h"
 
 /* Run @fn with stderr on a pipe and return what it wrote. */
 static char *capture(void (*fn)(void))

@@ -11,7 +11,7 @@
 #include <poll.h>
 #include <unistd.h>
 
-#include "poller.h"
+#include "common/poller.h"
 
 static struct sched *s;
 static uint64_t fake_now;

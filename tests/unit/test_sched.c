@@ -10,7 +10,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include "sched.h"
+#include "common/sched.h"
 
 static struct sched *s;
 static uint64_t fake_now;

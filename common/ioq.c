@@ -1,0 +1,366 @@
+/*
+ * ioq: file I/O through io_uring, drained by the budgeted poller, or
+ * synchronously from a deferred event where io_uring is unavailable.
+ *
+ * The ring's notification is an eventfd registered with it. Arming is
+ * io_uring_cq_eventfd_toggle(): disabled while the poller polls, enabled
+ * when it goes idle; the poller's drain after arming catches a completion
+ * that landed in between (poller.h). Where the toggle is unsupported the
+ * eventfd stays enabled: more wake-ups, same correctness.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <liburing.h>
+
+#include "ioq.h"
+#include "poller.h"
+#include "sched.h"
+
+enum ioq_op {
+	IOQ_READ,
+	IOQ_WRITE,
+	IOQ_FSYNC,
+	IOQ_FALLOCATE,
+};
+
+#define IOQ_DATASYNC 0x1u
+#define IOQ_SYNC_BUDGET 16 /* sync requests run per pass */
+
+struct ioq {
+	struct sched *sched;
+	bool async;
+	bool can_toggle;
+	struct io_uring ring;
+	int efd;
+	struct poller poller;
+	unsigned int depth, inflight;
+	/* Requests waiting for a free submission slot (async), or to run
+	 * (sync, and fallocate in both modes). */
+	struct ioq_req *head, *tail;
+	struct sched_event run_ev; /* submit (async) or run (sync) the backlog */
+	bool submit_pending;
+	struct ioq_stats stats;
+};
+
+#define ioq_of(ptr, member) ((struct ioq *)((char *)(ptr)-offsetof(struct ioq, member)))
+
+static void backlog_push(struct ioq *q, struct ioq_req *req)
+{
+	req->next = NULL;
+	if (q->tail)
+		q->tail->next = req;
+	else
+		q->head = req;
+	q->tail = req;
+}
+
+static struct ioq_req *backlog_pop(struct ioq *q)
+{
+	struct ioq_req *req = q->head;
+
+	if (req) {
+		q->head = req->next;
+		if (!q->head)
+			q->tail = NULL;
+	}
+	return req;
+}
+
+static void complete(struct ioq *q, struct ioq_req *req, int res)
+{
+	q->stats.completed++;
+	req->done(req, res);
+}
+
+/* The synchronous path: also fallocate in async mode. */
+static int run_sync(struct ioq_req *req)
+{
+	ssize_t n;
+
+	switch (req->op) {
+	case IOQ_READ:
+		n = preadv(req->fd, req->iov, req->iovcnt, (off_t)req->off);
+		break;
+	case IOQ_WRITE:
+		n = pwritev(req->fd, req->iov, req->iovcnt, (off_t)req->off);
+		break;
+	case IOQ_FSYNC:
+		n = req->flags & IOQ_DATASYNC ? fdatasync(req->fd) : fsync(req->fd);
+		break;
+	case IOQ_FALLOCATE:
+		n = fallocate(req->fd, req->mode, (off_t)req->off, (off_t)req->len);
+		break;
+	default:
+		errno = EINVAL;
+		n = -1;
+	}
+	if (n < 0)
+		return -errno;
+	return n > INT32_MAX ? INT32_MAX : (int)n;
+}
+
+static bool prep_sqe(struct ioq *q, struct ioq_req *req)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&q->ring);
+
+	if (!sqe)
+		return false;
+	switch (req->op) {
+	case IOQ_READ:
+		io_uring_prep_readv(sqe, req->fd, req->iov, (unsigned int)req->iovcnt, req->off);
+		break;
+	case IOQ_WRITE:
+		io_uring_prep_writev(sqe, req->fd, req->iov, (unsigned int)req->iovcnt, req->off);
+		break;
+	case IOQ_FSYNC:
+		io_uring_prep_fsync(sqe, req->fd,
+				    req->flags & IOQ_DATASYNC ? IORING_FSYNC_DATASYNC : 0);
+		break;
+	}
+	io_uring_sqe_set_data(sqe, req);
+	q->inflight++;
+	if (q->inflight > q->stats.inflight_max)
+		q->stats.inflight_max = q->inflight;
+	return true;
+}
+
+/* Deferred: move the backlog into the ring while there is room, and submit
+ * once for everything queued during the pass. */
+static void async_run(struct ioq *q)
+{
+	struct ioq_req *req;
+	int ret;
+
+	while (q->head && q->inflight < q->depth) {
+		if (q->head->op == IOQ_FALLOCATE) {
+			req = backlog_pop(q);
+			complete(q, req, run_sync(req));
+			continue;
+		}
+		if (!prep_sqe(q, q->head))
+			break;
+		backlog_pop(q);
+	}
+	if (!io_uring_sq_ready(&q->ring))
+		return;
+	/* Completions come through the eventfd; entries the kernel did not
+	 * take (-EAGAIN, -EBUSY: out of resources until some complete) stay
+	 * in the ring and are submitted again next pass. */
+	ret = io_uring_submit(&q->ring);
+	if (ret > 0)
+		q->stats.submitted += (unsigned int)ret;
+	if (io_uring_sq_ready(&q->ring))
+		sched_schedule(q->sched, &q->run_ev);
+}
+
+static void sync_run(struct ioq *q)
+{
+	struct ioq_req *req;
+	int n = 0;
+
+	while (n++ < IOQ_SYNC_BUDGET && (req = backlog_pop(q))) {
+		q->stats.submitted++;
+		complete(q, req, run_sync(req));
+	}
+	if (q->head)
+		sched_schedule(q->sched, &q->run_ev);
+}
+
+static void ioq_run(struct sched_event *ev)
+{
+	struct ioq *q = ioq_of(ev, run_ev);
+
+	if (q->async)
+		async_run(q);
+	else
+		sync_run(q);
+}
+
+static void queue_req(struct ioq *q, struct ioq_req *req)
+{
+	backlog_push(q, req);
+	sched_schedule(q->sched, &q->run_ev);
+}
+
+/* The poller's operations over the completion ring. */
+
+static int ring_poll(struct poller *p, int budget)
+{
+	struct ioq *q = ioq_of(p, poller);
+	struct io_uring_cqe *cqe;
+	struct ioq_req *req;
+	int n = 0, res;
+
+	while (n < budget && io_uring_peek_cqe(&q->ring, &cqe) == 0) {
+		req = io_uring_cqe_get_data(cqe);
+		res = cqe->res;
+		io_uring_cqe_seen(&q->ring, cqe);
+		q->inflight--;
+		n++;
+		complete(q, req, res);
+	}
+	if (n && q->head)
+		sched_schedule(q->sched, &q->run_ev);
+	return n;
+}
+
+static int ring_arm(struct poller *p)
+{
+	struct ioq *q = ioq_of(p, poller);
+
+	if (q->can_toggle)
+		return io_uring_cq_eventfd_toggle(&q->ring, true);
+	return 0;
+}
+
+static int ring_ack(struct poller *p)
+{
+	struct ioq *q = ioq_of(p, poller);
+	uint64_t v;
+
+	if (read(q->efd, &v, sizeof(v)) != sizeof(v))
+		return -errno;
+	/* Quiet while polling: the poller re-arms when it goes idle. */
+	if (q->can_toggle)
+		io_uring_cq_eventfd_toggle(&q->ring, false);
+	/* One wake-up, however many completions the counter summed up. */
+	return 1;
+}
+
+static const struct poller_ops ring_ops = {
+	.poll = ring_poll,
+	.arm = ring_arm,
+	.ack = ring_ack,
+};
+
+static int ring_setup(struct ioq *q)
+{
+	int err;
+
+	err = io_uring_queue_init(q->depth, &q->ring, 0);
+	if (err)
+		return err;
+	q->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (q->efd < 0) {
+		err = -errno;
+		goto err_exit_ring;
+	}
+	err = io_uring_register_eventfd(&q->ring, q->efd);
+	if (err)
+		goto err_close_efd;
+	q->can_toggle = io_uring_cq_eventfd_toggle(&q->ring, true) == 0;
+	poller_init(&q->poller, q->sched, &ring_ops, q->efd, POLLER_DEFAULT_WEIGHT);
+	err = poller_enable(&q->poller);
+	if (err)
+		goto err_close_efd;
+	return 0;
+
+err_close_efd:
+	close(q->efd);
+err_exit_ring:
+	io_uring_queue_exit(&q->ring);
+	return err;
+}
+
+int ioq_create(struct sched *s, unsigned int depth, unsigned int flags, struct ioq **ret)
+{
+	const char *env = getenv("ISERKIT_IOQ");
+	struct ioq *q;
+
+	if (!depth)
+		return -EINVAL;
+	q = calloc(1, sizeof(*q));
+	if (!q)
+		return -ENOMEM;
+	q->sched = s;
+	q->depth = depth;
+	q->efd = -1;
+	sched_event_init(&q->run_ev, ioq_run);
+	if (env && !strcmp(env, "sync"))
+		flags |= IOQ_FORCE_SYNC;
+	/* io_uring refused (old kernel, seccomp, memlock): run synchronously. */
+	q->async = !(flags & IOQ_FORCE_SYNC) && ring_setup(q) == 0;
+	*ret = q;
+	return 0;
+}
+
+void ioq_destroy(struct ioq *q)
+{
+	struct io_uring_cqe *cqe;
+
+	if (!q)
+		return;
+	sched_cancel(q->sched, &q->run_ev);
+	if (q->async) {
+		poller_disable(&q->poller);
+		while (q->inflight && io_uring_wait_cqe(&q->ring, &cqe) == 0) {
+			io_uring_cqe_seen(&q->ring, cqe);
+			q->inflight--;
+		}
+		io_uring_queue_exit(&q->ring);
+		close(q->efd);
+	}
+	free(q);
+}
+
+bool ioq_is_async(const struct ioq *q)
+{
+	return q->async;
+}
+
+static void req_set(struct ioq_req *req, int op, int fd, const struct iovec *iov, int iovcnt,
+		    uint64_t off, unsigned int flags)
+{
+	req->len = 0;
+	req->mode = 0;
+	req->op = op;
+	req->fd = fd;
+	req->iov = iov;
+	req->iovcnt = iovcnt;
+	req->off = off;
+	req->flags = flags;
+}
+
+void ioq_readv(struct ioq *q, struct ioq_req *req, int fd, const struct iovec *iov, int iovcnt,
+	       uint64_t off)
+{
+	req_set(req, IOQ_READ, fd, iov, iovcnt, off, 0);
+	queue_req(q, req);
+}
+
+void ioq_writev(struct ioq *q, struct ioq_req *req, int fd, const struct iovec *iov, int iovcnt,
+		uint64_t off)
+{
+	req_set(req, IOQ_WRITE, fd, iov, iovcnt, off, 0);
+	queue_req(q, req);
+}
+
+void ioq_fsync(struct ioq *q, struct ioq_req *req, int fd, bool datasync)
+{
+	req_set(req, IOQ_FSYNC, fd, NULL, 0, 0, datasync ? IOQ_DATASYNC : 0);
+	queue_req(q, req);
+}
+
+void ioq_fallocate(struct ioq *q, struct ioq_req *req, int fd, int mode, uint64_t off, uint64_t len)
+{
+	req_set(req, IOQ_FALLOCATE, fd, NULL, 0, off, 0);
+	req->mode = mode;
+	req->len = len;
+	queue_req(q, req);
+}
+
+void ioq_get_stats(const struct ioq *q, struct ioq_stats *st)
+{
+	*st = q->stats;
+}
+
+struct poller *ioq_poller(struct ioq *q)
+{
+	return q->async ? &q->poller : NULL;
+}

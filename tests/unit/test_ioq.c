@@ -1,0 +1,239 @@
+/*
+ * Unit tests for common/ioq, in both modes (io_uring and the synchronous
+ * fallback), on a temporary file, driven by a real scheduler.
+ */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/ioq.h"
+#include "common/poller.h"
+#include "common/sched.h"
+
+static struct sched *s;
+static struct ioq *q;
+static int fd;
+static char path[64];
+static unsigned int mode_flags;
+
+struct op {
+	struct ioq_req req;
+	int res;
+	bool done;
+	struct iovec iov;
+};
+
+static void op_done(struct ioq_req *req, int res)
+{
+	struct op *o = (struct op *)req;
+
+	ck_assert(!o->done);
+	o->done = true;
+	o->res = res;
+}
+
+static void setup(void)
+{
+	ck_assert_int_eq(sched_create(&s), 0);
+	ck_assert_int_eq(ioq_create(s, 32, mode_flags, &q), 0);
+	snprintf(path, sizeof(path), "/tmp/iserkit-ioq-XXXXXX");
+	fd = mkstemp(path);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(ftruncate(fd, 1 << 20), 0);
+}
+
+static void teardown(void)
+{
+	ioq_destroy(q);
+	sched_destroy(s);
+	close(fd);
+	unlink(path);
+}
+
+static void guard_fn(struct sched_timer *t)
+{
+	(void)t;
+}
+
+/* Run the scheduler until every op of @ops is done (bounded). */
+static void wait_all(struct op *ops, int n)
+{
+	int i, left, rounds = 0;
+	struct sched_timer guard;
+
+	do {
+		left = 0;
+		for (i = 0; i < n; i++)
+			left += !ops[i].done;
+		if (!left)
+			return;
+		/* An idle wait is bounded by a timer 10 ms ahead. */
+		sched_timer_init(&guard, guard_fn);
+		sched_timer_arm(s, &guard, sched_now(s) + 10000000);
+		ck_assert_int_eq(sched_run_once(s), 0);
+		sched_timer_cancel(s, &guard);
+	} while (++rounds < 10000);
+	ck_abort_msg("%d requests never completed", left);
+}
+
+static void op_init(struct op *o, void *buf, size_t len)
+{
+	memset(o, 0, sizeof(*o));
+	o->req.done = op_done;
+	o->iov.iov_base = buf;
+	o->iov.iov_len = len;
+}
+
+START_TEST(test_mode)
+{
+	ck_assert_int_eq(ioq_is_async(q), !(mode_flags & IOQ_FORCE_SYNC));
+	if (ioq_is_async(q))
+		ck_assert_ptr_nonnull(ioq_poller(q));
+	else
+		ck_assert_ptr_null(ioq_poller(q));
+}
+END_TEST
+
+START_TEST(test_write_read_back)
+{
+	char wbuf[8192], rbuf[8192];
+	struct op w, r, f;
+	size_t i;
+
+	for (i = 0; i < sizeof(wbuf); i++)
+		wbuf[i] = (char)(i * 7 + 3);
+	op_init(&w, wbuf, sizeof(wbuf));
+	ioq_writev(q, &w.req, fd, &w.iov, 1, 4096);
+	/* Never completed from inside the submitting call. */
+	ck_assert(!w.done);
+	wait_all(&w, 1);
+	ck_assert_int_eq(w.res, (int)sizeof(wbuf));
+
+	op_init(&f, NULL, 0);
+	ioq_fsync(q, &f.req, fd, true);
+	wait_all(&f, 1);
+	ck_assert_int_eq(f.res, 0);
+
+	memset(rbuf, 0, sizeof(rbuf));
+	op_init(&r, rbuf, sizeof(rbuf));
+	ioq_readv(q, &r.req, fd, &r.iov, 1, 4096);
+	ck_assert(!r.done);
+	wait_all(&r, 1);
+	ck_assert_int_eq(r.res, (int)sizeof(rbuf));
+	ck_assert_mem_eq(rbuf, wbuf, sizeof(wbuf));
+	/* And through the kernel's view of the file. */
+	ck_assert_int_eq(pread(fd, rbuf, sizeof(rbuf), 4096), (ssize_t)sizeof(rbuf));
+	ck_assert_mem_eq(rbuf, wbuf, sizeof(wbuf));
+}
+END_TEST
+
+/* More requests than the queue's depth: the backlog drains, each block
+ * lands where it was sent. */
+START_TEST(test_more_than_depth)
+{
+	enum { N = 200, BS = 512 };
+	static struct op ops[N];
+	static char bufs[N][BS], back[BS];
+	struct ioq_stats st;
+	int i;
+
+	for (i = 0; i < N; i++) {
+		memset(bufs[i], i & 0xff, BS);
+		op_init(&ops[i], bufs[i], BS);
+		ioq_writev(q, &ops[i].req, fd, &ops[i].iov, 1, (uint64_t)i * BS);
+	}
+	wait_all(ops, N);
+	for (i = 0; i < N; i++) {
+		ck_assert_int_eq(ops[i].res, BS);
+		ck_assert_int_eq(pread(fd, back, BS, (off_t)i * BS), BS);
+		ck_assert_mem_eq(back, bufs[i], BS);
+	}
+	ioq_get_stats(q, &st);
+	ck_assert_uint_eq(st.submitted, N);
+	ck_assert_uint_eq(st.completed, N);
+	if (ioq_is_async(q)) {
+		ck_assert_uint_le(st.inflight_max, 32);
+		/* Polled in batches: far fewer wake-ups than completions. */
+		ck_assert_uint_lt(ioq_poller(q)->stats.notifications, N / 2);
+		ck_assert_uint_eq(ioq_poller(q)->stats.completions, N);
+	}
+}
+END_TEST
+
+START_TEST(test_errors_reported)
+{
+	char buf[512];
+	struct op r;
+
+	op_init(&r, buf, sizeof(buf));
+	ioq_readv(q, &r.req, 987654, &r.iov, 1, 0);
+	wait_all(&r, 1);
+	ck_assert_int_eq(r.res, -EBADF);
+}
+END_TEST
+
+START_TEST(test_punch_hole)
+{
+	char buf[65536], back[4096], zero[4096] = {0};
+	struct op w, p;
+	off_t hole;
+
+	memset(buf, 0xab, sizeof(buf));
+	op_init(&w, buf, sizeof(buf));
+	ioq_writev(q, &w.req, fd, &w.iov, 1, 0);
+	wait_all(&w, 1);
+	ck_assert_int_eq(w.res, (int)sizeof(buf));
+
+	op_init(&p, NULL, 0);
+	ioq_fallocate(q, &p.req, fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 16384, 16384);
+	ck_assert(!p.done);
+	wait_all(&p, 1);
+	if (p.res == -EOPNOTSUPP)
+		return; /* the file system of /tmp cannot punch holes */
+	ck_assert_int_eq(p.res, 0);
+	ck_assert_int_eq(pread(fd, back, sizeof(back), 16384), (ssize_t)sizeof(back));
+	ck_assert_mem_eq(back, zero, sizeof(back));
+	ck_assert_int_eq(pread(fd, back, sizeof(back), 12288), (ssize_t)sizeof(back));
+	ck_assert_int_eq(back[0], (char)0xab);
+	hole = lseek(fd, 0, SEEK_HOLE);
+	ck_assert_int_le(hole, 16384);
+}
+END_TEST
+
+static Suite *ioq_suite(const char *name)
+{
+	Suite *su = suite_create(name);
+	TCase *tc = tcase_create("core");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_mode);
+	tcase_add_test(tc, test_write_read_back);
+	tcase_add_test(tc, test_more_than_depth);
+	tcase_add_test(tc, test_errors_reported);
+	tcase_add_test(tc, test_punch_hole);
+	suite_add_tcase(su, tc);
+	return su;
+}
+
+static int run(const char *name, unsigned int flags)
+{
+	SRunner *sr = srunner_create(ioq_suite(name));
+	int failed;
+
+	mode_flags = flags;
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed;
+}
+
+int main(void)
+{
+	int failed = run("ioq-uring", 0) + run("ioq-sync", IOQ_FORCE_SYNC);
+
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
