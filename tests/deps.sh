@@ -8,6 +8,7 @@ pkgs=(
   check                               # unit tests
   libisal-dev                         # CRC32C for iSCSI digests and MPA
   liburing-dev                        # backing store I/O
+  nettle-dev                          # CHAP digests
   libfuse3-dev fuse3                  # iser-mount
   libibverbs-dev librdmacm-dev        # the verbs RDMA provider
   libiscsi-bin                        # interop peer: iscsi-test-cu
