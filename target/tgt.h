@@ -1,0 +1,179 @@
+/*
+ * tgt: the running iSCSI target: its targets and LUNs, sessions,
+ * connections and tasks. These structures are shared by the target's
+ * own modules (portal, conn, login, session); nothing outside target/
+ * sees them.
+ *
+ * Ownership: struct tgt owns the targets (and their LUNs), the portals and
+ * every connection; a session is owned by its connections (freed with the
+ * last); a task by its connection until its response is sent.
+ * Everything runs on the one scheduler thread of struct tgt.
+ */
+#ifndef ISERKIT_TGT_H
+#define ISERKIT_TGT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include "common/sched.h"
+#include "pdu.h"
+#include "text.h"
+#include "scsi.h"
+
+struct config;
+struct config_target;
+struct ioq;
+
+struct tgt_target {
+	const struct config_target *cfg;
+	struct lun **luns;
+	size_t nluns;
+	struct scsi_target scsi;
+};
+
+struct tgt_portal {
+	struct tgt *tgt;
+	struct sched_fd sfd;
+	int fd;
+	char name[80];
+};
+
+struct tgt {
+	struct config *cfg;
+	struct sched *sched;
+	struct ioq *ioq;
+	struct tgt_target *targets;
+	size_t ntargets;
+	struct tgt_portal *portals;
+	size_t nportals;
+	struct conn *conns; /* every connection, login phase included */
+	struct session *sessions;
+	uint16_t next_tsih;
+	uint64_t next_nexus;
+	bool stopping;
+};
+
+/* A PDU waiting to be sent: header (+ digest) then data (+ pad + digest). */
+struct txpdu {
+	struct txpdu *next;
+	uint8_t hdr[PDU_BHS_LEN + PDU_DIGEST_LEN];
+	uint32_t hdr_len;
+	const uint8_t *data;
+	uint32_t data_len;
+	uint8_t trail[3 + PDU_DIGEST_LEN]; /* padding, then data digest */
+	uint32_t trail_len;
+	void *owned;	   /* freed once sent */
+	struct task *task; /* released once sent, if set */
+	uint32_t done;	   /* bytes already written */
+};
+
+enum task_state {
+	TASK_DATA_OUT, /* waiting for write data */
+	TASK_EXEC,     /* in the SCSI layer */
+	TASK_SENDING,  /* response queued */
+};
+
+struct task {
+	struct task *next; /* on the connection's list */
+	struct conn *conn;
+	enum task_state state;
+	bool aborted;
+	uint32_t itt;
+	uint32_t cmd_sn;
+	uint64_t lun_field;
+	uint32_t edtl;
+	uint32_t received;	  /* data-out bytes so far */
+	uint32_t r2t_sn, data_sn; /* next R2TSN, next Data-In DataSN */
+	uint32_t out_sn;	  /* next Data-Out DataSN of this sequence */
+	uint32_t ttt;
+	uint32_t r2t_offset; /* next offset to ask for */
+	uint32_t r2t_outstanding;
+	uint32_t unsolicited; /* bytes the initiator may send unasked */
+	uint32_t sending;     /* txpdus in flight for this task */
+	struct scsi_cmd cmd;
+};
+
+struct session {
+	struct session *next;
+	struct tgt *tgt;
+	struct tgt_target *target; /* NULL for discovery */
+	bool discovery;
+	uint8_t isid[6];
+	uint16_t tsih;
+	char initiator[TEXT_NAME_MAX + 1];
+	struct scsi_nexus nexus;
+	struct text_params params; /* session-wide results */
+	uint32_t exp_cmd_sn, max_cmd_sn;
+	unsigned int ntasks; /* outstanding: bounds the CmdSN window */
+	unsigned int nconns;
+};
+
+enum conn_phase {
+	CONN_LOGIN,
+	CONN_FFP,
+	CONN_LOGOUT,
+	CONN_CLOSING,
+};
+
+struct conn {
+	struct conn *next;
+	struct tgt *tgt;
+	struct session *session;
+	struct sched_fd sfd;
+	int fd;
+	char peer[64];	/* the initiator's address:port */
+	char local[64]; /* the portal address it reached */
+	enum conn_phase phase;
+	uint16_t cid;
+	uint32_t stat_sn, exp_stat_sn;
+	unsigned int digests;  /* PDU_HDIGEST | PDU_DDIGEST */
+	uint32_t max_recv_dsl; /* ours: the most the initiator may send us */
+	uint32_t max_send_dsl; /* the initiator's: the most we may send */
+	struct text_neg neg;
+	struct login *login; /* login phase state; NULL afterwards */
+	/* receive */
+	uint8_t *rx;
+	uint32_t rx_cap, rx_len, rx_need;
+	/* send */
+	struct txpdu *tx_head, *tx_tail;
+	bool tx_blocked;
+	struct task *tasks;
+	unsigned int nexec; /* tasks in the SCSI layer: they hold the conn */
+	uint32_t next_ttt;
+	struct sched_event tx_ev;
+	struct sched_event close_ev;
+	struct sched_timer nop_timer;
+	uint64_t last_rx_ns;
+	bool nop_out_pending;
+};
+
+/* portal.c */
+int tgt_portals_open(struct tgt *t, char *err, size_t errlen);
+void tgt_portals_close(struct tgt *t);
+
+/* conn.c */
+int conn_create(struct tgt *t, int fd, const struct sockaddr *peer, socklen_t peerlen);
+void conn_close(struct conn *c, const char *why);
+void conn_send(struct conn *c, struct pdu_bhs *bhs, const void *data, uint32_t len, void *owned,
+	       struct task *task);
+void conn_destroy_all(struct tgt *t);
+void conn_enter_ffp(struct conn *c);
+uint32_t conn_default_max_recv_dsl(void);
+
+/* login.c: handle one Login Request; may send a response, change phase or
+ * close. */
+void login_handle(struct conn *c, const struct pdu *pdu);
+void login_free(struct conn *c);
+
+/* session.c */
+int session_attach(struct conn *c, struct tgt_target *target, bool discovery, const uint8_t isid[6],
+		   uint16_t tsih, const char *initiator, uint32_t cmd_sn);
+void session_handle(struct conn *c, const struct pdu *pdu);
+void session_conn_gone(struct conn *c);
+void session_fill_sn(struct conn *c, struct pdu_bhs *bhs);
+struct tgt_target *tgt_find_target(struct tgt *t, const char *name);
+void task_put(struct task *task);
+
+#endif
