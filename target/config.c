@@ -52,6 +52,7 @@ int config_create(struct config **ret)
 	c->fabric = CONFIG_FABRIC_AUTO;
 	c->nop_interval = 5;
 	c->nop_timeout = 30;
+	c->login_timeout = 15;
 	*ret = c;
 	return 0;
 }
@@ -404,6 +405,10 @@ static int global_key(struct parser *ps, const char *key, const char *value)
 	if (!strcmp(key, "nop-interval"))
 		return parse_uint(value, 3600, &c->nop_interval)
 			       ? bad_value(ps, key, value, "seconds, 0..3600 (0: off)")
+			       : 0;
+	if (!strcmp(key, "login-timeout"))
+		return parse_uint(value, 3600, &c->login_timeout) || !c->login_timeout
+			       ? bad_value(ps, key, value, "seconds, 1..3600")
 			       : 0;
 	if (!strcmp(key, "nop-timeout"))
 		return parse_uint(value, 3600, &c->nop_timeout) || !c->nop_timeout

@@ -75,8 +75,9 @@ struct config {
 	enum config_fabric fabric;
 	struct config_chap discovery_chap;
 	struct config_chap discovery_mutual_chap;
-	unsigned int nop_interval; /* seconds; 0: no NOP-In pings */
-	unsigned int nop_timeout;  /* seconds without an answer before a drop */
+	unsigned int nop_interval;  /* seconds; 0: no NOP-In pings */
+	unsigned int nop_timeout;   /* seconds without an answer before a drop */
+	unsigned int login_timeout; /* seconds a login may take */
 	struct config_target *targets;
 	size_t ntargets;
 };

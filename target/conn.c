@@ -22,12 +22,14 @@
 #define CONN_TX_IOV 64	   /* iovecs per writev */
 #define LOGIN_MAX_DSL 8192 /* RFC 7143 §13.12: the limit during login */
 #define CONN_MAX_RECV_DSL (256 * 1024)
+#define NS 1000000000ull
 
 #define conn_of(ptr, member) ((struct conn *)((char *)(ptr)-offsetof(struct conn, member)))
 
 static void conn_readable(struct sched_fd *sfd, uint32_t events);
 static void conn_free_ev(struct sched_event *ev);
 static void conn_flush_ev(struct sched_event *ev);
+static void conn_timer(struct sched_timer *t);
 
 static void peer_name(const struct sockaddr *sa, char *buf, size_t len)
 {
@@ -88,6 +90,9 @@ int conn_create(struct tgt *t, int fd, const struct sockaddr *peer, socklen_t pe
 	}
 	c->next = t->conns;
 	t->conns = c;
+	c->last_rx_ns = sched_now(t->sched);
+	sched_timer_init(&c->timer, conn_timer);
+	sched_timer_arm(t->sched, &c->timer, c->last_rx_ns + t->cfg->login_timeout * NS);
 	log_info("connection from %s", c->peer);
 	return 0;
 }
@@ -116,7 +121,7 @@ static void conn_free_ev(struct sched_event *ev)
 	}
 	session_conn_gone(c);
 	sched_cancel(c->tgt->sched, &c->tx_ev);
-	sched_timer_cancel(c->tgt->sched, &c->nop_timer);
+	sched_timer_cancel(c->tgt->sched, &c->timer);
 	free(c->rx);
 	free(c);
 }
@@ -128,6 +133,7 @@ void conn_close(struct conn *c, const char *why)
 	if (why)
 		log_info("connection %s closed: %s", c->peer, why);
 	c->phase = CONN_CLOSING;
+	sched_timer_cancel(c->tgt->sched, &c->timer);
 	sched_fd_del(c->tgt->sched, &c->sfd);
 	close(c->fd);
 	c->fd = -1;
@@ -427,6 +433,51 @@ static void conn_readable(struct sched_fd *sfd, uint32_t events)
 			return;
 }
 
+/* A NOP-In that asks for an answer (RFC 7143 §11.19: TTT not reserved). */
+static void conn_ping(struct conn *c, uint64_t now)
+{
+	struct pdu_bhs nop = {.opcode = PDU_OP_NOP_IN, .final = true, .itt = PDU_RSVD_TAG};
+
+	c->ping_ttt = (c->ping_ttt + 1) & 0x7fffffff;
+	nop.nop.ttt = c->ping_ttt;
+	session_fill_sn(c, &nop);
+	conn_send(c, &nop, NULL, 0, NULL, NULL);
+	c->ping_sent_ns = now;
+}
+
+/*
+ * The login deadline, then keepalive: a connection silent for nop-interval
+ * gets a NOP-In; one that does not answer within nop-timeout is dead
+ * (a peer gone without a FIN) and is closed.
+ */
+static void conn_timer(struct sched_timer *t)
+{
+	struct conn *c = (struct conn *)((char *)t - offsetof(struct conn, timer));
+	const struct config *cfg = c->tgt->cfg;
+	uint64_t now = sched_now(c->tgt->sched);
+	char why[80];
+
+	if (c->phase == CONN_LOGIN) {
+		snprintf(why, sizeof(why), "login not finished within %u s", cfg->login_timeout);
+		conn_close(c, why);
+		return;
+	}
+	if (c->phase != CONN_FFP || !cfg->nop_interval)
+		return;
+	if (c->ping_sent_ns && c->last_rx_ns < c->ping_sent_ns &&
+	    now - c->ping_sent_ns >= cfg->nop_timeout * NS) {
+		snprintf(why, sizeof(why), "no answer to a NOP-In ping within %u s",
+			 cfg->nop_timeout);
+		conn_close(c, why);
+		return;
+	}
+	if (c->ping_sent_ns && c->last_rx_ns >= c->ping_sent_ns)
+		c->ping_sent_ns = 0; /* alive: traffic since the ping */
+	if (!c->ping_sent_ns && now - c->last_rx_ns >= cfg->nop_interval * NS)
+		conn_ping(c, now);
+	sched_timer_arm(c->tgt->sched, &c->timer, now + NS);
+}
+
 /* The limits of the full feature phase, once login has agreed them. */
 void conn_enter_ffp(struct conn *c)
 {
@@ -437,6 +488,7 @@ void conn_enter_ffp(struct conn *c)
 		     (r->data_digest == TEXT_DIGEST_CRC32C ? PDU_DDIGEST : 0);
 	c->max_recv_dsl = c->neg.local.max_recv_dsl;
 	c->max_send_dsl = r->max_recv_dsl;
+	sched_timer_arm(c->tgt->sched, &c->timer, sched_now(c->tgt->sched) + NS);
 }
 
 uint32_t conn_default_max_recv_dsl(void)

@@ -564,7 +564,8 @@ static void handle_nop_out(struct conn *c, const struct pdu *p)
 	if (!cmd_sn_accept(c->session, bhs))
 		return;
 	if (bhs->itt == PDU_RSVD_TAG) {
-		c->nop_out_pending = false; /* answer to our NOP-In, no reply */
+		if (bhs->nop.ttt == c->ping_ttt)
+			c->ping_sent_ns = 0; /* the answer to our ping */
 		return;
 	}
 	if (bhs->data_len) {

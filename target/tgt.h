@@ -144,9 +144,10 @@ struct conn {
 	uint32_t next_ttt;
 	struct sched_event tx_ev;
 	struct sched_event close_ev;
-	struct sched_timer nop_timer;
+	struct sched_timer timer; /* login deadline, then NOP-In pings */
 	uint64_t last_rx_ns;
-	bool nop_out_pending;
+	uint64_t ping_sent_ns; /* 0: no ping waiting for its answer */
+	uint32_t ping_ttt;
 };
 
 /* portal.c */

@@ -63,6 +63,7 @@ static const char good[] = "# a comment\n"
 			   "fabric = soft\n"
 			   "discovery-chap = disco averylongsecret\n"
 			   "nop-interval = 10\n"
+			   "login-timeout = 7\n"
 			   "\n"
 			   "[target iqn.2026-11.org.example:disk]\n"
 			   "  alias = disk one  \n"
@@ -101,6 +102,7 @@ START_TEST(test_good_file)
 	ck_assert_str_eq(c->discovery_chap.user, "disco");
 	ck_assert_str_eq(c->discovery_chap.secret, "averylongsecret");
 	ck_assert_uint_eq(c->nop_interval, 10);
+	ck_assert_uint_eq(c->login_timeout, 7);
 
 	ck_assert_uint_eq(c->ntargets, 1);
 	t = config_find_target(c, "iqn.2026-11.org.example:disk");
@@ -121,7 +123,7 @@ START_TEST(test_good_file)
 	ck_assert_uint_eq(t->luns[1].block_size, 4096);
 	ck_assert_str_eq(t->luns[1].serial, "SN-42");
 	ck_assert_uint_eq(t->luns[1].naa, 0x3000000000000abcull);
-	ck_assert_int_eq(t->luns[1].line, 17);
+	ck_assert_int_eq(t->luns[1].line, 18);
 }
 END_TEST
 
