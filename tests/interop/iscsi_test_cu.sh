@@ -3,8 +3,9 @@
 # against iser-target on loopback with a sparse thin-provisioned LUN.
 # Passes only with 0 failures; lists every skipped test with its reason.
 #
-# usage: iscsi_test_cu.sh ISER-TARGET [plain|chap]
+# usage: iscsi_test_cu.sh ISER-TARGET [plain|chap|sync]
 #   chap: the target requires mutual CHAP; the URL carries both accounts.
+#   sync: the backing store runs without io_uring (the forced fallback).
 set -u
 target_bin=$1
 mode=${2:-plain}
@@ -41,7 +42,11 @@ CONF
     sed -i "s/^\[target $iqn\]$/&\nchap = cuuser cusecret12345\nmutual-chap = cutarget tgtsecret67890/" \
       "$dir/target.conf"
   fi
-  "$target_bin" -c "$dir/target.conf" >"$dir/target.log" 2>&1 &
+  if [ "$mode" = sync ]; then
+    ISERKIT_IOQ=sync "$target_bin" -c "$dir/target.conf" >"$dir/target.log" 2>&1 &
+  else
+    "$target_bin" -c "$dir/target.conf" >"$dir/target.log" 2>&1 &
+  fi
   pid=$!
   for _ in $(seq 50); do
     grep -q "listening on 127.0.0.1:$((base + 1))" "$dir/target.log" && break 2
@@ -62,6 +67,10 @@ cred= args=
 if [ "$mode" = chap ]; then
   cred="cuuser%cusecret12345@"
   args="?target_user=cutarget&target_password=tgtsecret67890"
+fi
+if [ "$mode" = sync ] && ! grep -q "io_uring unavailable" "$dir/target.log"; then
+  echo "FAIL: ISERKIT_IOQ=sync did not force the synchronous backing store"
+  exit 1
 fi
 url="iscsi://${cred}127.0.0.1:$base/$iqn/0$args"
 url2="iscsi://${cred}127.0.0.1:$((base + 1))/$iqn/0$args"
