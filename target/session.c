@@ -43,6 +43,7 @@
 
 static void task_exec(struct task *task);
 static void task_fail(struct conn *c, struct task *task, struct sense sn);
+static void send_tmf_rsp(struct conn *c, uint32_t itt, uint8_t response);
 
 struct tgt_target *tgt_find_target(struct tgt *t, const char *name)
 {
@@ -196,6 +197,8 @@ void session_conn_gone(struct conn *c)
 
 	while ((task = c->tasks)) {
 		c->tasks = task->next;
+		if (task->waiter && !--task->waiter->pending)
+			free(task->waiter);
 		free(task->cmd.buf);
 		free(task);
 	}
@@ -342,7 +345,13 @@ static void task_done(struct scsi_cmd *cmd)
 		return; /* freed with the connection */
 	}
 	if (task->aborted) {
+		struct tmf_wait *w = task->waiter;
+
 		task_put(task);
+		if (w && !--w->pending) {
+			send_tmf_rsp(c, w->itt, w->response);
+			free(w);
+		}
 		return;
 	}
 	if (cmd->data_len && cmd->dir == SCSI_DIR_READ)
@@ -688,25 +697,30 @@ static void send_tmf_rsp(struct conn *c, uint32_t itt, uint8_t response)
 }
 
 /* Abort @task: dropped at once unless the SCSI layer has it; then its
- * completion is dropped. Returns true if it was still executing. */
-static bool task_abort(struct task *task)
+ * completion is dropped and, if it is @w's connection's, @w waits for it. */
+static void task_abort(struct task *task, struct tmf_wait *w, struct conn *c)
 {
 	switch (task->state) {
 	case TASK_DATA_OUT:
 		task_put(task);
-		return false;
+		break;
 	case TASK_EXEC:
+		if (task->aborted)
+			break;
 		task->aborted = true;
-		return true;
+		if (w && task->conn == c) {
+			task->waiter = w;
+			w->pending++;
+		}
+		break;
 	case TASK_SENDING:
-		return false;
+		break;
 	}
-	return false;
 }
 
 /* Abort the tasks of every connection of this target on @lun (NULL: all
  * LUNs); only this session's when @own_only. */
-static void abort_tasks(struct conn *c, struct lun *lun, bool own_only)
+static void abort_tasks(struct conn *c, struct lun *lun, bool own_only, struct tmf_wait *w)
 {
 	struct conn *oc;
 	struct task *task, *next;
@@ -719,12 +733,12 @@ static void abort_tasks(struct conn *c, struct lun *lun, bool own_only)
 		for (task = oc->tasks; task; task = next) {
 			next = task->next;
 			if (!lun || task->cmd.lun == lun)
-				task_abort(task);
+				task_abort(task, w, c);
 		}
 	}
 }
 
-static uint8_t tmf_abort_task(struct conn *c, const struct pdu_bhs *bhs)
+static uint8_t tmf_abort_task(struct conn *c, const struct pdu_bhs *bhs, struct tmf_wait *w)
 {
 	struct task *task = task_find(c, bhs->tmf_req.ref_task_tag);
 	struct session *s = c->session;
@@ -732,7 +746,7 @@ static uint8_t tmf_abort_task(struct conn *c, const struct pdu_bhs *bhs)
 	/* A task whose response is already on its way has completed: it
 	 * no longer exists to be aborted. */
 	if (task && task->state != TASK_SENDING) {
-		task_abort(task);
+		task_abort(task, w, c);
 		return TMF_RSP_COMPLETE;
 	}
 	/* §11.5.1 b, c: a command not received yet but inside the window and
@@ -748,6 +762,7 @@ static void handle_tmf(struct conn *c, const struct pdu *p)
 {
 	const struct pdu_bhs *bhs = &p->bhs;
 	struct session *s = c->session;
+	struct tmf_wait *w;
 	struct lun *lun;
 	uint8_t rsp = TMF_RSP_COMPLETE;
 	size_t i;
@@ -758,10 +773,15 @@ static void handle_tmf(struct conn *c, const struct pdu *p)
 		send_reject(c, bhs, REJECT_NOT_SUPPORTED);
 		return;
 	}
+	w = calloc(1, sizeof(*w));
+	if (!w) {
+		conn_close(c, "out of memory");
+		return;
+	}
 	lun = session_lun(s, bhs->lun);
 	switch (bhs->tmf_req.function) {
 	case TMF_ABORT_TASK:
-		rsp = tmf_abort_task(c, bhs);
+		rsp = tmf_abort_task(c, bhs, w);
 		break;
 	case TMF_ABORT_TASK_SET:
 	case TMF_CLEAR_TASK_SET:
@@ -769,7 +789,7 @@ static void handle_tmf(struct conn *c, const struct pdu *p)
 			rsp = TMF_RSP_NO_LUN;
 			break;
 		}
-		abort_tasks(c, lun, bhs->tmf_req.function == TMF_ABORT_TASK_SET);
+		abort_tasks(c, lun, bhs->tmf_req.function == TMF_ABORT_TASK_SET, w);
 		if (bhs->tmf_req.function == TMF_CLEAR_TASK_SET)
 			lun_unit_attention(lun, s->nexus.id,
 					   SENSE_COMMANDS_CLEARED_BY_ANOTHER_INITIATOR);
@@ -779,11 +799,11 @@ static void handle_tmf(struct conn *c, const struct pdu *p)
 			rsp = TMF_RSP_NO_LUN;
 			break;
 		}
-		abort_tasks(c, lun, false);
+		abort_tasks(c, lun, false, w);
 		lun_reset(lun, 0, SENSE_BUS_DEVICE_RESET);
 		break;
 	case TMF_TARGET_WARM_RESET:
-		abort_tasks(c, NULL, false);
+		abort_tasks(c, NULL, false, w);
 		for (i = 0; i < s->target->nluns; i++)
 			lun_reset(s->target->luns[i], 0, SENSE_POWER_ON_RESET);
 		break;
@@ -794,8 +814,13 @@ static void handle_tmf(struct conn *c, const struct pdu *p)
 		rsp = TMF_RSP_NOT_SUPPORTED; /* CLEAR ACA (no ACA), COLD RESET... */
 		break;
 	}
-	/* The answer goes after the responses already queued; aborted tasks
-	 * still in the backing store send nothing when they finish. */
+	/* Aborted tasks of this connection still in the backing store send
+	 * nothing when they finish; the answer waits for the last of them. */
+	w->itt = bhs->itt;
+	w->response = rsp;
+	if (w->pending)
+		return;
+	free(w);
 	send_tmf_rsp(c, bhs->itt, rsp);
 }
 

@@ -75,8 +75,18 @@ enum task_state {
 	TASK_SENDING,  /* response queued */
 };
 
+/* A task management response held until the tasks it aborted, still in
+ * the backing store, have finished (SAM-5 §7.1: no effect of an aborted
+ * command after the function completes). */
+struct tmf_wait {
+	uint32_t itt;
+	uint8_t response;
+	unsigned int pending;
+};
+
 struct task {
-	struct task *next; /* on the connection's list */
+	struct task *next;	 /* on the connection's list */
+	struct tmf_wait *waiter; /* set when aborted while executing */
 	struct conn *conn;
 	enum task_state state;
 	bool aborted;
