@@ -75,4 +75,51 @@ rc=$?
 pid=
 if [ $rc -eq 0 ]; then echo "ok - SIGTERM exits 0"; else echo "not ok - SIGTERM exit $rc"; fails=$((fails + 1)); fi
 
+# Discovery (SendTargets) lists the targets this initiator may log in to;
+# SIGHUP applies a new allow list to new logins.
+if command -v iscsi-ls >/dev/null; then
+  cat >"$dir/two.conf" <<CONF
+[global]
+portal = 127.0.0.1:$port
+[target $iqn:a]
+[lun 0]
+path = $dir/a.img
+size = 8M
+[target $iqn:b]
+allow = iqn.2026-11.org.iserkit:someone-else
+[lun 0]
+path = $dir/b.img
+size = 8M
+CONF
+  "$bin" -c "$dir/two.conf" >"$dir/log2" 2>&1 &
+  pid=$!
+  for _ in $(seq 50); do grep -q listening "$dir/log2" && break; sleep 0.1; done
+  out=$(iscsi-ls "iscsi://127.0.0.1:$port" 2>&1)
+  if grep -q "Target:$iqn:a Portal:127.0.0.1:$port,1" <<<"$out" && ! grep -q "$iqn:b" <<<"$out"; then
+    echo "ok - SendTargets lists the allowed target only"
+  else
+    echo "not ok - SendTargets: $out"; fails=$((fails + 1))
+  fi
+  if iscsi-inq "iscsi://127.0.0.1:$port/$iqn:b/0" 2>&1 | grep -q "Authorization failure"; then
+    echo "ok - login refused by the allow list"
+  else
+    echo "not ok - login to $iqn:b not refused"; fails=$((fails + 1))
+  fi
+  if iscsi-inq "iscsi://127.0.0.1:$port/$iqn:a/0" >/dev/null 2>&1; then
+    sed -i "s/^\[target $iqn:a\]$/&\nallow = iqn.2026-11.org.iserkit:nobody/" "$dir/two.conf"
+    kill -HUP "$pid"
+    for _ in $(seq 50); do grep -q "reloaded" "$dir/log2" && break; sleep 0.1; done
+    if iscsi-inq "iscsi://127.0.0.1:$port/$iqn:a/0" 2>&1 | grep -q "Authorization failure"; then
+      echo "ok - SIGHUP applies a new allow list"
+    else
+      echo "not ok - SIGHUP did not apply the allow list"; fails=$((fails + 1))
+    fi
+  else
+    echo "not ok - login to $iqn:a"; fails=$((fails + 1))
+  fi
+  kill -TERM "$pid"
+  wait "$pid"
+  pid=
+fi
+
 [ $fails -eq 0 ]
