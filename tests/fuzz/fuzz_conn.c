@@ -46,21 +46,14 @@ static void drain(int fd)
 		;
 }
 
-static void guard_fn(struct sched_timer *tm)
-{
-	(void)tm;
-}
-
-/* One scheduler iteration whose wait is bounded by 1 ms: once the
- * connection is gone nothing else would ever wake the loop. */
+/* One scheduler iteration that never blocks: everything here (the
+ * socketpair, the synchronous backing store) is ready or done, and once the
+ * connection is gone nothing would ever wake the loop. A stop request makes
+ * the wait non-blocking. */
 static void run_once(struct tgt *t)
 {
-	struct sched_timer guard;
-
-	sched_timer_init(&guard, guard_fn);
-	sched_timer_arm(t->sched, &guard, sched_now(t->sched) + 1000000);
+	sched_stop(t->sched);
 	sched_run_once(t->sched);
-	sched_timer_cancel(t->sched, &guard);
 }
 
 /* Feed @data in pieces as the socket takes it, reading the target's
