@@ -275,27 +275,44 @@ static void on_signal(struct sched_fd *sfd, uint32_t events)
 	}
 }
 
-/* After a stop signal: run until the connections have drained. */
+static void drain_tick(struct sched_timer *tm)
+{
+	(void)tm;
+}
+
+/* One iteration whose wait is bounded: once the last connection is gone
+ * nothing else would wake the loop (the portals are closed). */
+static int drain_once(struct tgt *t)
+{
+	struct sched_timer tick;
+	int err;
+
+	sched_timer_init(&tick, drain_tick);
+	sched_timer_arm(t->sched, &tick, sched_now(t->sched) + 10000000);
+	err = sched_run_once(t->sched);
+	sched_timer_cancel(t->sched, &tick);
+	return err;
+}
+
+/* After a stop signal: commands in the backing store finish and their
+ * responses go out, then each connection closes; bounded by 10 s. */
 static void tgt_drain(struct tgt *t)
 {
+	uint64_t deadline = sched_now(t->sched) + 10000000000ull;
 	struct conn *c;
-	int rounds;
 
-	for (c = t->conns; c; c = c->next)
-		if (c->phase == CONN_FFP && !c->nexec && !c->tasks)
-			conn_close(c, "target stopping");
-	/* Commands in the backing store finish and their responses go out;
-	 * give them a bounded time. */
-	for (rounds = 0; t->conns && rounds < 5000; rounds++) {
+	while (t->conns && sched_now(t->sched) < deadline) {
 		for (c = t->conns; c; c = c->next)
 			if (c->phase != CONN_CLOSING && !c->nexec && !c->tx_head)
 				conn_close(c, "target stopping");
-		if (sched_run_once(t->sched))
+		if (drain_once(t))
 			break;
 	}
 	conn_destroy_all(t);
-	for (rounds = 0; t->conns && rounds < 100; rounds++)
-		sched_run_once(t->sched);
+	deadline = sched_now(t->sched) + 10000000000ull;
+	while (t->conns && sched_now(t->sched) < deadline)
+		if (drain_once(t))
+			break;
 }
 
 static int setup_signals(struct sigctx *sc)
