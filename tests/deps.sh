@@ -12,6 +12,7 @@ pkgs=(
   libfuse3-dev fuse3                  # iser-mount
   libibverbs-dev librdmacm-dev        # the verbs RDMA provider
   libiscsi-bin                        # interop peer: iscsi-test-cu
+  libiscsi-dev                        # integration: iscsi_load (async API)
   groff-base                          # man page lint
 )
 
