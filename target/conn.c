@@ -148,6 +148,20 @@ void conn_destroy_all(struct tgt *t)
 		conn_close(c, NULL);
 }
 
+/* What to watch: nothing new is read once the target is stopping, so a
+ * busy initiator cannot keep the drain going; EPOLLOUT while blocked. */
+static uint32_t conn_events(const struct conn *c)
+{
+	return (c->tgt->stopping ? 0 : EPOLLIN) | (c->tx_blocked ? EPOLLOUT : 0);
+}
+
+/* The target is stopping: read no more commands from @c. */
+void conn_quiesce(struct conn *c)
+{
+	if (c->phase != CONN_CLOSING)
+		sched_fd_mod(c->tgt->sched, &c->sfd, conn_events(c));
+}
+
 /* Send */
 
 static void tx_release(struct conn *c, struct txpdu *tx)
@@ -202,7 +216,7 @@ static void conn_flush(struct conn *c)
 			if (errno == EAGAIN || errno == EWOULDBLOCK) {
 				if (!c->tx_blocked) {
 					c->tx_blocked = true;
-					sched_fd_mod(c->tgt->sched, &c->sfd, EPOLLIN | EPOLLOUT);
+					sched_fd_mod(c->tgt->sched, &c->sfd, conn_events(c));
 				}
 				return;
 			}
@@ -227,7 +241,7 @@ static void conn_flush(struct conn *c)
 	}
 	if (c->tx_blocked && !c->tx_head) {
 		c->tx_blocked = false;
-		sched_fd_mod(c->tgt->sched, &c->sfd, EPOLLIN);
+		sched_fd_mod(c->tgt->sched, &c->sfd, conn_events(c));
 	}
 	if (c->phase == CONN_LOGOUT && !c->tx_head)
 		conn_close(c, "logged out");
@@ -426,7 +440,8 @@ static void conn_readable(struct sched_fd *sfd, uint32_t events)
 
 	if (events & EPOLLOUT)
 		conn_flush(c);
-	if (c->phase == CONN_CLOSING || !(events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+	if (c->phase == CONN_CLOSING || c->tgt->stopping ||
+	    !(events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
 		return;
 	for (i = 0; i < CONN_RX_BUDGET; i++)
 		if (conn_rx_one(c) <= 0)

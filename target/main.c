@@ -301,6 +301,8 @@ static void tgt_drain(struct tgt *t)
 	uint64_t deadline = sched_now(t->sched) + 10000000000ull;
 	struct conn *c;
 
+	for (c = t->conns; c; c = c->next)
+		conn_quiesce(c);
 	while (t->conns && sched_now(t->sched) < deadline) {
 		for (c = t->conns; c; c = c->next)
 			if (c->phase != CONN_CLOSING && !c->nexec && !c->tx_head)

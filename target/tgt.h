@@ -171,6 +171,7 @@ void conn_send(struct conn *c, struct pdu_bhs *bhs, const void *data, uint32_t l
 	       struct task *task);
 void conn_destroy_all(struct tgt *t);
 void conn_enter_ffp(struct conn *c);
+void conn_quiesce(struct conn *c);
 uint32_t conn_default_max_recv_dsl(void);
 
 /* login.c: handle one Login Request; may send a response, change phase or

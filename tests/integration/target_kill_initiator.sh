@@ -10,7 +10,7 @@
 set -u
 bin=$1
 load=${2:-none}
-# shellcheck source=target_lib.sh
+# shellcheck source-path=SCRIPTDIR source=target_lib.sh
 . "$(dirname "$0")/target_lib.sh"
 tl_init kill-initiator
 

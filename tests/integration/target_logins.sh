@@ -7,7 +7,7 @@
 # usage: target_logins.sh ISER-TARGET
 set -u
 bin=$1
-# shellcheck source=target_lib.sh
+# shellcheck source-path=SCRIPTDIR source=target_lib.sh
 . "$(dirname "$0")/target_lib.sh"
 tl_init logins
 
