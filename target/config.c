@@ -284,6 +284,18 @@ struct config_target *config_last_target(struct config *c)
 	return c->ntargets ? &c->targets[c->ntargets - 1] : NULL;
 }
 
+bool config_allows(const struct config_target *t, const char *initiator)
+{
+	size_t i;
+
+	if (!t->nallow)
+		return true;
+	for (i = 0; i < t->nallow; i++)
+		if (!strcmp(t->allow[i], "all") || !strcmp(t->allow[i], initiator))
+			return true;
+	return false;
+}
+
 struct config_target *config_find_target(struct config *c, const char *iqn)
 {
 	size_t i;

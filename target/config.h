@@ -119,6 +119,9 @@ int config_finish(struct config *c, char *err, size_t errlen);
 /* The last target added (the one [lun] lines and --lun flags apply to). */
 struct config_target *config_last_target(struct config *c);
 
+/* May @initiator log in to @t? No allow list, or "all", lets everyone in. */
+bool config_allows(const struct config_target *t, const char *initiator);
+
 /* Look a target up by name; NULL if none. */
 struct config_target *config_find_target(struct config *c, const char *iqn);
 

@@ -107,18 +107,6 @@ static bool key_value(const struct text_list *keys, const char *name, const char
 	return true;
 }
 
-static bool acl_allows(const struct config_target *t, const char *initiator)
-{
-	size_t i;
-
-	if (!t->nallow)
-		return true;
-	for (i = 0; i < t->nallow; i++)
-		if (!strcmp(t->allow[i], "all") || !strcmp(t->allow[i], initiator))
-			return true;
-	return false;
-}
-
 /* What the target supports, before anything is negotiated. */
 static void login_local_params(struct conn *c, const struct config_target *t)
 {
@@ -185,7 +173,7 @@ static uint16_t login_first(struct conn *c, const struct pdu_bhs *req, const str
 		*why = "no such target";
 		return LS_NOT_FOUND;
 	}
-	if (!acl_allows(l->target->cfg, l->initiator)) {
+	if (!config_allows(l->target->cfg, l->initiator)) {
 		*why = "initiator not in the target's allow list";
 		return LS_AUTHZ_FAILURE;
 	}

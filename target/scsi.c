@@ -133,7 +133,7 @@ static void report_luns(struct scsi_cmd *cmd)
 	data = calloc(1, 8 + 8 * n);
 	if (!data)
 		return scsi_status(cmd, SCSI_STATUS_TASK_SET_FULL);
-	scsi_put32(data, 8 * n);
+	be_put32(data, 8 * n);
 	for (size_t i = 0; i < n; i++)
 		put_lun(data + 8 + 8 * i, lun_number(t->luns[i]));
 	cmd->bounce = data;
@@ -164,8 +164,8 @@ static void read_capacity10(struct scsi_cmd *cmd)
 
 	if (!cmd->c.pmi && cmd->c.lba)
 		return scsi_fail(cmd, sense_invalid_cdb_field(2, 7));
-	scsi_put32(data, last > UINT32_MAX ? UINT32_MAX : (uint32_t)last);
-	scsi_put32(data + 4, cmd->lun->block_size);
+	be_put32(data, last > UINT32_MAX ? UINT32_MAX : (uint32_t)last);
+	be_put32(data + 4, cmd->lun->block_size);
 	scsi_data_in(cmd, data, sizeof(data), sizeof(data));
 }
 
@@ -174,8 +174,8 @@ static void read_capacity16(struct scsi_cmd *cmd)
 {
 	uint8_t data[32] = {0};
 
-	scsi_put64(data, cmd->lun->blocks - 1);
-	scsi_put32(data + 8, cmd->lun->block_size);
+	be_put64(data, cmd->lun->blocks - 1);
+	be_put32(data + 8, cmd->lun->block_size);
 	data[13] = 0; /* LOGICAL BLOCKS PER PHYSICAL BLOCK EXPONENT */
 	data[14] = 0x80 | (cmd->lun->blockdev ? 0 : 0x40); /* LBPME, LBPRZ */
 	scsi_data_in(cmd, data, sizeof(data), cmd->c.alloc_len);

@@ -57,7 +57,7 @@ static uint32_t standard_data(uint8_t *d)
 	put_padded(d + 16, INQ_PRODUCT, 16);
 	put_padded(d + 32, INQ_REVISION, 4);
 	for (size_t i = 0; i < sizeof(versions) / sizeof(versions[0]); i++)
-		scsi_put16(d + 58 + 2 * i, versions[i]);
+		be_put16(d + 58 + 2 * i, versions[i]);
 	return INQ_STD_LEN;
 }
 
@@ -116,13 +116,13 @@ static uint32_t vpd_devid(const struct scsi_cmd *cmd, uint8_t *d)
 	size_t n = strlen(l->serial);
 	char suffix[16];
 
-	scsi_put64(id, l->naa);
+	be_put64(id, l->naa);
 	p += designator(p, CODE_BINARY, ASSOC_LU | DESIG_NAA, id, 8);
 	memcpy(id, INQ_VENDOR, 8);
 	memcpy(id + 8, l->serial, n);
 	p += designator(p, CODE_ASCII, ASSOC_LU | DESIG_T10, id, 8 + n);
 	memset(id, 0, 4);
-	scsi_put16(id + 2, port);
+	be_put16(id + 2, port);
 	p += designator(p, PROTO_ISCSI << 4 | CODE_BINARY, PIV | ASSOC_PORT | DESIG_REL_PORT, id,
 			4);
 	if (t && t->name) {
@@ -130,7 +130,7 @@ static uint32_t vpd_devid(const struct scsi_cmd *cmd, uint8_t *d)
 		p += name_designator(p, ASSOC_PORT, t->name, suffix);
 		p += name_designator(p, ASSOC_TARGET, t->name, "");
 	}
-	scsi_put16(d + 2, (uint16_t)(p - d - 4));
+	be_put16(d + 2, (uint16_t)(p - d - 4));
 	return p - d;
 }
 
@@ -146,20 +146,20 @@ static uint32_t vpd_block_limits(const struct lun *l, uint8_t *d)
 
 	d[4] = 0x01; /* WSNZ */
 	d[5] = SCSI_MAX_CAW_BLOCKS;
-	scsi_put16(d + 6, gran);
-	scsi_put32(d + 8, max_xfer_blocks(l));
-	scsi_put32(d + 12, (1u << 20) / l->block_size);
-	scsi_put32(d + 20, SCSI_MAX_UNMAP_BLOCKS);
-	scsi_put32(d + 24, SCSI_MAX_UNMAP_DESCS);
-	scsi_put32(d + 28, gran);
-	scsi_put64(d + 36, max_xfer_blocks(l)); /* MAXIMUM WRITE SAME LENGTH, as checked */
+	be_put16(d + 6, gran);
+	be_put32(d + 8, max_xfer_blocks(l));
+	be_put32(d + 12, (1u << 20) / l->block_size);
+	be_put32(d + 20, SCSI_MAX_UNMAP_BLOCKS);
+	be_put32(d + 24, SCSI_MAX_UNMAP_DESCS);
+	be_put32(d + 28, gran);
+	be_put64(d + 36, max_xfer_blocks(l)); /* MAXIMUM WRITE SAME LENGTH, as checked */
 	return 64;
 }
 
 /* SBC-3 §6.5.2 Block Device Characteristics */
 static uint32_t vpd_bdc(uint8_t *d)
 {
-	scsi_put16(d + 4, 0x0001); /* non-rotating medium */
+	be_put16(d + 4, 0x0001); /* non-rotating medium */
 	return 64;
 }
 
@@ -201,7 +201,7 @@ static uint32_t vpd_page(const struct scsi_cmd *cmd, uint8_t page, uint8_t *d)
 		return 0;
 	}
 	d[1] = page;
-	scsi_put16(d + 2, (uint16_t)(n - 4));
+	be_put16(d + 2, (uint16_t)(n - 4));
 	return n;
 }
 
@@ -236,7 +236,7 @@ void scsi_inquiry(struct scsi_cmd *cmd)
 static uint32_t put_timeouts(uint8_t *p)
 {
 	memset(p, 0, TIMEOUTS_LEN);
-	scsi_put16(p, TIMEOUTS_LEN - 2);
+	be_put16(p, TIMEOUTS_LEN - 2);
 	return TIMEOUTS_LEN;
 }
 
@@ -248,14 +248,14 @@ static uint32_t rsoc_all(bool rctd, uint8_t *d)
 	for (const struct cdb_desc *c = cdb_next(NULL); c; c = cdb_next(c)) {
 		memset(p, 0, RSOC_ALL_DESC_LEN);
 		p[0] = c->opcode;
-		scsi_put16(p + 2, c->sa);
+		be_put16(p + 2, c->sa);
 		p[5] = (rctd ? RSOC_CTDP_ALL : 0) | (c->has_sa ? RSOC_SERVACTV : 0);
-		scsi_put16(p + 6, c->len);
+		be_put16(p + 6, c->len);
 		p += RSOC_ALL_DESC_LEN;
 		if (rctd)
 			p += put_timeouts(p);
 	}
-	scsi_put32(d, (uint32_t)(p - d - 4));
+	be_put32(d, (uint32_t)(p - d - 4));
 	return p - d;
 }
 
@@ -267,7 +267,7 @@ static uint32_t rsoc_one(const struct cdb_desc *c, bool rctd, uint8_t *d)
 		return RSOC_ONE_HEADER_LEN;
 	}
 	d[1] = (rctd ? RSOC_CTDP_ONE : 0) | SUPPORT_YES;
-	scsi_put16(d + 2, c->len);
+	be_put16(d + 2, c->len);
 	memcpy(d + 4, c->usage, c->len);
 	if (rctd)
 		return RSOC_ONE_HEADER_LEN + c->len + put_timeouts(d + 4 + c->len);

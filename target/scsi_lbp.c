@@ -164,10 +164,10 @@ static void unmap_next(struct scsi_cmd *cmd, int err)
 		return scsi_fail(cmd, scsi_media_sense(err, true));
 	while (cmd->io_idx < cmd->io_len) {
 		const uint8_t *d = unmap_desc(cmd, cmd->io_idx++);
-		uint32_t n = scsi_get32(d + 8);
+		uint32_t n = be_get32(d + 8);
 
 		if (n)
-			return discard(cmd, scsi_get64(d), n, unmap_next);
+			return discard(cmd, be_get64(d), n, unmap_next);
 	}
 	scsi_good(cmd);
 }
@@ -190,8 +190,8 @@ static struct sense unmap_check(struct scsi_cmd *cmd, uint32_t ndesc, uint64_t *
 	*hi = 0;
 	for (uint32_t i = 0; i < ndesc; i++) {
 		const uint8_t *d = unmap_desc(cmd, i);
-		uint64_t lba = scsi_get64(d);
-		uint32_t n = scsi_get32(d + 8);
+		uint64_t lba = be_get64(d);
+		uint32_t n = be_get32(d + 8);
 
 		if (lba > blocks || n > blocks - lba)
 			return sense_make(SENSE_KEY_ILLEGAL_REQUEST, SENSE_LBA_OUT_OF_RANGE);
@@ -225,7 +225,7 @@ void scsi_unmap(struct scsi_cmd *cmd)
 		return scsi_fail(cmd, sense_make(SENSE_KEY_ILLEGAL_REQUEST,
 						 SENSE_PARAMETER_LIST_LENGTH_ERROR));
 	/* A partial descriptor at the end is ignored. */
-	ndesc = scsi_get16(cmd->buf + 2);
+	ndesc = be_get16(cmd->buf + 2);
 	if (ndesc > len - UNMAP_HEADER_LEN)
 		ndesc = len - UNMAP_HEADER_LEN;
 	ndesc /= UNMAP_DESC_LEN;
@@ -294,12 +294,12 @@ void scsi_get_lba_status(struct scsi_cmd *cmd)
 
 		if (len > UINT32_MAX)
 			len = UINT32_MAX;
-		scsi_put64(d, lba);
-		scsi_put32(d + 8, (uint32_t)len);
+		be_put64(d, lba);
+		be_put32(d + 8, (uint32_t)len);
 		d[12] = status;
 		lba += len;
 	}
-	scsi_put32(data, 4 + n * LBA_STATUS_DESC_LEN);
+	be_put32(data, 4 + n * LBA_STATUS_DESC_LEN);
 	scsi_data_in(cmd, data, LBA_STATUS_HEADER_LEN + n * LBA_STATUS_DESC_LEN, cmd->c.alloc_len);
 }
 

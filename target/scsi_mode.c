@@ -82,13 +82,13 @@ static uint32_t block_descriptor(const struct lun *l, bool llba, bool mask, uint
 
 	if (llba) {
 		memset(p, 0, LONG_BD_LEN);
-		scsi_put64(p, blocks);
-		scsi_put32(p + 12, bs);
+		be_put64(p, blocks);
+		be_put32(p + 12, bs);
 		return LONG_BD_LEN;
 	}
 	memset(p, 0, SHORT_BD_LEN);
-	scsi_put32(p, blocks > UINT32_MAX ? UINT32_MAX : (uint32_t)blocks);
-	scsi_put32(p + 4, bs & 0xffffff);
+	be_put32(p, blocks > UINT32_MAX ? UINT32_MAX : (uint32_t)blocks);
+	be_put32(p + 4, bs & 0xffffff);
 	return SHORT_BD_LEN;
 }
 
@@ -140,10 +140,10 @@ void scsi_mode_sense(struct scsi_cmd *cmd)
 		return scsi_fail(cmd, s);
 	n = hdr + bd + pg;
 	if (ten) {
-		scsi_put16(d, n - 2);
+		be_put16(d, n - 2);
 		d[3] = (lun_write_protected(cmd->lun) ? DEV_WP : 0) | DEV_DPOFUA;
 		d[4] = llba && bd ? 0x01 : 0; /* LONGLBA */
-		scsi_put16(d + 6, bd);
+		be_put16(d + 6, bd);
 	} else {
 		d[0] = n - 1;
 		d[2] = (lun_write_protected(cmd->lun) ? DEV_WP : 0) | DEV_DPOFUA;
@@ -155,8 +155,8 @@ void scsi_mode_sense(struct scsi_cmd *cmd)
 /* Check the block descriptor of MODE SELECT against the medium. */
 static struct sense select_bd(const struct lun *l, const uint8_t *p, uint32_t len, uint32_t at)
 {
-	uint64_t blocks = len == LONG_BD_LEN ? scsi_get64(p) : scsi_get32(p);
-	uint32_t bs = len == LONG_BD_LEN ? scsi_get32(p + 12) : scsi_get32(p + 4) & 0xffffff;
+	uint64_t blocks = len == LONG_BD_LEN ? be_get64(p) : be_get32(p);
+	uint32_t bs = len == LONG_BD_LEN ? be_get32(p + 12) : be_get32(p + 4) & 0xffffff;
 	uint64_t have = len == LONG_BD_LEN || l->blocks <= UINT32_MAX ? l->blocks : UINT32_MAX;
 
 	if (blocks != 0 && blocks != have)
@@ -211,7 +211,7 @@ static struct sense select_parse(struct scsi_cmd *cmd, const uint8_t *p, uint32_
 
 	if (len < hdr)
 		return sense_make(SENSE_KEY_ILLEGAL_REQUEST, SENSE_PARAMETER_LIST_LENGTH_ERROR);
-	bd = ten ? scsi_get16(p + 6) : p[3];
+	bd = ten ? be_get16(p + 6) : p[3];
 	if (bd != 0 && bd != SHORT_BD_LEN && !(ten && bd == LONG_BD_LEN && (p[4] & 1)))
 		return sense_invalid_param_field(ten ? 6 : 3, 7);
 	if (len < hdr + bd)

@@ -155,21 +155,21 @@ static uint32_t read_keys(const struct lun *l, uint8_t *d)
 {
 	uint32_t n = 8;
 
-	scsi_put32(d, l->pr_generation);
+	be_put32(d, l->pr_generation);
 	for (const struct lun_reg *r = l->regs; r; r = r->next, n += 8)
-		scsi_put64(d + n, r->key);
-	scsi_put32(d + 4, n - 8);
+		be_put64(d + n, r->key);
+	be_put32(d + 4, n - 8);
 	return n;
 }
 
 static uint32_t read_reservation(const struct lun *l, uint8_t *d)
 {
-	scsi_put32(d, l->pr_generation);
+	be_put32(d, l->pr_generation);
 	if (!l->pr_held)
 		return 8;
-	scsi_put32(d + 4, 16);
+	be_put32(d + 4, 16);
 	if (l->pr_holder && !all_registrants(l->pr_type))
-		scsi_put64(d + 8, l->pr_holder->key);
+		be_put64(d + 8, l->pr_holder->key);
 	d[21] = l->pr_type; /* SCOPE 0h: LU_SCOPE */
 	return 24;
 }
@@ -177,7 +177,7 @@ static uint32_t read_reservation(const struct lun *l, uint8_t *d)
 /* SPC-4 §6.15.4 REPORT CAPABILITIES */
 static uint32_t report_caps(uint8_t *d)
 {
-	scsi_put16(d, 8);
+	be_put16(d, 8);
 	d[2] = 0x10;				 /* CRH */
 	d[3] = 0x80;				 /* TMV, ALLOW COMMANDS 000b */
 	d[4] = 0x80 | 0x40 | 0x20 | 0x08 | 0x02; /* WR_EX_AR EX_AC_RO WR_EX_RO EX_AC WR_EX */
@@ -195,7 +195,7 @@ static uint32_t transport_id(const struct lun_reg *r, uint8_t *p)
 	memset(p + 4 + n, 0, len - n);
 	p[0] = 0x40 | 0x05;
 	p[1] = 0;
-	scsi_put16(p + 2, len);
+	be_put16(p + 2, len);
 	return 4 + len;
 }
 
@@ -205,22 +205,22 @@ static uint32_t read_full_status(const struct scsi_cmd *cmd, uint8_t *d)
 	uint16_t port = cmd->target && cmd->target->tpgt ? cmd->target->tpgt : 1;
 	uint32_t n = 8;
 
-	scsi_put32(d, l->pr_generation);
+	be_put32(d, l->pr_generation);
 	for (const struct lun_reg *r = l->regs; r; r = r->next) {
 		uint8_t *p = d + n;
 		uint32_t tid;
 
-		scsi_put64(p, r->key);
+		be_put64(p, r->key);
 		if (is_holder(l, r)) {
 			p[12] = 0x01; /* R_HOLDER */
 			p[13] = l->pr_type;
 		}
-		scsi_put16(p + 18, port);
+		be_put16(p + 18, port);
 		tid = transport_id(r, p + 24);
-		scsi_put32(p + 20, tid);
+		be_put32(p + 20, tid);
 		n += 24 + tid;
 	}
-	scsi_put32(d + 4, n - 8);
+	be_put32(d + 4, n - 8);
 	return n;
 }
 
@@ -470,8 +470,8 @@ void scsi_pr_out(struct scsi_cmd *cmd)
 		return scsi_fail(cmd, sense_invalid_cdb_field(2, 3));
 	if (!pr_out_params(cmd))
 		return;
-	rk = scsi_get64(cmd->buf);
-	sark = scsi_get64(cmd->buf + 8);
+	rk = be_get64(cmd->buf);
+	sark = be_get64(cmd->buf + 8);
 	if (cmd->c.sa == 0x00 || cmd->c.sa == 0x06)
 		return pr_register(cmd, r, rk, sark, cmd->c.sa == 0x06);
 	/* SPC-4 §5.13.1: the other actions need a registered nexus and key. */

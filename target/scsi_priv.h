@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "common/be.h"
 #include "lun.h"
 #include "scsi.h"
 
@@ -22,41 +23,6 @@
 /* The largest parameter data built in memory (REPORT SUPPORTED OPERATION
  * CODES with timeouts is the largest). */
 #define SCSI_DATA_MAX 4096u
-
-static inline void scsi_put16(uint8_t *p, uint16_t v)
-{
-	p[0] = v >> 8;
-	p[1] = v;
-}
-
-static inline void scsi_put32(uint8_t *p, uint32_t v)
-{
-	p[0] = v >> 24;
-	p[1] = v >> 16;
-	p[2] = v >> 8;
-	p[3] = v;
-}
-
-static inline void scsi_put64(uint8_t *p, uint64_t v)
-{
-	scsi_put32(p, v >> 32);
-	scsi_put32(p + 4, v);
-}
-
-static inline uint16_t scsi_get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static inline uint32_t scsi_get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static inline uint64_t scsi_get64(const uint8_t *p)
-{
-	return (uint64_t)scsi_get32(p) << 32 | scsi_get32(p + 4);
-}
 
 /* Completion: each sets status, sense, residual and calls cmd->done. */
 void scsi_good(struct scsi_cmd *cmd);

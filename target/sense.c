@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "common/be.h"
 #include "sense.h"
 
 #define RESP_FIXED_CURRENT 0x70
@@ -24,26 +25,6 @@
 #define SKS_SKSV 0x80
 #define SKS_CD 0x40
 #define SKS_BPV 0x08
-
-static void put_be16(uint8_t *p, uint16_t v)
-{
-	p[0] = v >> 8;
-	p[1] = v;
-}
-
-static void put_be32(uint8_t *p, uint32_t v)
-{
-	p[0] = v >> 24;
-	p[1] = v >> 16;
-	p[2] = v >> 8;
-	p[3] = v;
-}
-
-static void put_be64(uint8_t *p, uint64_t v)
-{
-	put_be32(p, v >> 32);
-	put_be32(p + 4, v);
-}
 
 struct sense sense_make(uint8_t key, uint16_t code)
 {
@@ -89,7 +70,7 @@ static void put_field_pointer(uint8_t *p, const struct sense_field *f)
 	p[0] = SKS_SKSV | (f->cdb ? SKS_CD : 0);
 	if (f->bit_valid)
 		p[0] |= SKS_BPV | f->bit;
-	put_be16(p + 1, f->byte);
+	be_put16(p + 1, f->byte);
 }
 
 /*
@@ -114,7 +95,7 @@ static int encode_fixed(const struct sense *s, bool deferred, uint8_t *buf, size
 	/* Only 4 bytes of INFORMATION fit; a larger value cannot be VALID. */
 	if (s->info_valid && s->info <= UINT32_MAX) {
 		buf[0] |= FIXED_VALID;
-		put_be32(buf + 3, s->info);
+		be_put32(buf + 3, s->info);
 	}
 	buf[7] = FIXED_ADDITIONAL_LEN;
 	buf[12] = s->asc;
@@ -147,7 +128,7 @@ static int encode_desc(const struct sense *s, bool deferred, uint8_t *buf, size_
 		p[0] = DESC_INFO_TYPE;
 		p[1] = DESC_INFO_LEN - 2;
 		p[2] = DESC_INFO_VALID;
-		put_be64(p + 4, s->info);
+		be_put64(p + 4, s->info);
 		p += DESC_INFO_LEN;
 	}
 	if (s->field.valid) {

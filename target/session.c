@@ -602,13 +602,8 @@ static int send_targets(struct conn *c, const char *which, size_t wlen, struct t
 
 	for (i = 0; i < t->ntargets && !err; i++) {
 		const struct config_target *ct = t->targets[i].cfg;
-		size_t k;
-		bool ok = !ct->nallow;
 
-		for (k = 0; k < ct->nallow; k++)
-			ok |= !strcmp(ct->allow[k], "all") ||
-			      !strcmp(ct->allow[k], c->session->initiator);
-		if (!ok)
+		if (!config_allows(ct, c->session->initiator))
 			continue;
 		if (!(wlen == 3 && !memcmp(which, "All", 3)) &&
 		    !(strlen(ct->name) == wlen && !memcmp(which, ct->name, wlen)))

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "common/be.h"
 #include "iser_hdr.h"
 
 /* Byte 0 */
@@ -20,53 +21,18 @@
 #define OFF_VERSIONS 1
 #define OFF_IRD_ORD 2
 
-static uint16_t get_be16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static uint32_t get_be32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static uint64_t get_be64(const uint8_t *p)
-{
-	return (uint64_t)get_be32(p) << 32 | get_be32(p + 4);
-}
-
-static void put_be16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static void put_be32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
-static void put_be64(uint8_t *p, uint64_t v)
-{
-	put_be32(p, (uint32_t)(v >> 32));
-	put_be32(p + 4, (uint32_t)v);
-}
-
 /* RFC 7145 §9.2: STag and Base Offset behind a clear valid flag are ignored. */
 static void decode_ctrl(const uint8_t *b, struct iser_hdr_ctrl *c)
 {
 	c->wsv = b[0] & ISER_HDR_WSV;
 	c->rsv = b[0] & ISER_HDR_RSV;
 	if (c->wsv) {
-		c->write_stag = get_be32(b + OFF_WRITE_STAG);
-		c->write_va = get_be64(b + OFF_WRITE_VA);
+		c->write_stag = be_get32(b + OFF_WRITE_STAG);
+		c->write_va = be_get64(b + OFF_WRITE_VA);
 	}
 	if (c->rsv) {
-		c->read_stag = get_be32(b + OFF_READ_STAG);
-		c->read_va = get_be64(b + OFF_READ_VA);
+		c->read_stag = be_get32(b + OFF_READ_STAG);
+		c->read_va = be_get64(b + OFF_READ_VA);
 	}
 }
 
@@ -75,7 +41,7 @@ static int decode_hello(const uint8_t *b, struct iser_hdr_hello *h)
 {
 	h->max_ver = b[OFF_VERSIONS] >> 4;
 	h->min_ver = b[OFF_VERSIONS] & 0x0f;
-	h->ird = get_be16(b + OFF_IRD_ORD);
+	h->ird = be_get16(b + OFF_IRD_ORD);
 	return h->min_ver > h->max_ver ? -EBADMSG : 0;
 }
 
@@ -84,7 +50,7 @@ static int decode_hello_reply(const uint8_t *b, struct iser_hdr_hello_reply *r)
 	r->rej = b[0] & ISER_HDR_REJ;
 	r->max_ver = b[OFF_VERSIONS] >> 4;
 	r->cur_ver = b[OFF_VERSIONS] & 0x0f;
-	r->ord = get_be16(b + OFF_IRD_ORD);
+	r->ord = be_get16(b + OFF_IRD_ORD);
 	return r->cur_ver > r->max_ver ? -EBADMSG : 0;
 }
 
@@ -139,13 +105,13 @@ static void encode_ctrl(const struct iser_hdr_ctrl *c, uint8_t *b)
 	/* §9.2: fields behind a clear valid flag MUST be zero on transmit. */
 	if (c->wsv) {
 		b[0] |= ISER_HDR_WSV;
-		put_be32(b + OFF_WRITE_STAG, c->write_stag);
-		put_be64(b + OFF_WRITE_VA, c->write_va);
+		be_put32(b + OFF_WRITE_STAG, c->write_stag);
+		be_put64(b + OFF_WRITE_VA, c->write_va);
 	}
 	if (c->rsv) {
 		b[0] |= ISER_HDR_RSV;
-		put_be32(b + OFF_READ_STAG, c->read_stag);
-		put_be64(b + OFF_READ_VA, c->read_va);
+		be_put32(b + OFF_READ_STAG, c->read_stag);
+		be_put64(b + OFF_READ_VA, c->read_va);
 	}
 }
 
@@ -168,14 +134,14 @@ int iser_hdr_encode(const struct iser_hdr *hdr, void *buf, size_t len)
 		break;
 	case ISER_HDR_HELLO:
 		b[OFF_VERSIONS] = (uint8_t)(hdr->hello.max_ver << 4 | hdr->hello.min_ver);
-		put_be16(b + OFF_IRD_ORD, hdr->hello.ird);
+		be_put16(b + OFF_IRD_ORD, hdr->hello.ird);
 		break;
 	case ISER_HDR_HELLO_REPLY:
 		if (hdr->hello_reply.rej)
 			b[0] |= ISER_HDR_REJ;
 		b[OFF_VERSIONS] =
 			(uint8_t)(hdr->hello_reply.max_ver << 4 | hdr->hello_reply.cur_ver);
-		put_be16(b + OFF_IRD_ORD, hdr->hello_reply.ord);
+		be_put16(b + OFF_IRD_ORD, hdr->hello_reply.ord);
 		break;
 	}
 	return 0;

@@ -6,55 +6,12 @@
 #include <errno.h>
 #include <string.h>
 
+#include "common/be.h"
 #include "pdu.h"
 
 #define OP_MASK 0x3f
 #define BIT_I 0x40 /* byte 0 */
 #define BIT_F 0x80 /* byte 1; T in Login PDUs */
-
-static uint16_t get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static uint32_t get24(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 16 | (uint32_t)p[1] << 8 | p[2];
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | get24(p + 1);
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-	return (uint64_t)get32(p) << 32 | get32(p + 4);
-}
-
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static void put24(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 16);
-	put16(p + 1, (uint16_t)v);
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	put24(p + 1, v);
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-	put32(p, (uint32_t)(v >> 32));
-	put32(p + 4, (uint32_t)v);
-}
 
 /* A flag bit of byte 1 as a bool, and back. */
 static bool bit(const uint8_t *b, unsigned int mask)
@@ -73,7 +30,7 @@ static void scsi_cmd_dec(const uint8_t *b, struct pdu_bhs *h)
 	h->scsi_cmd.read = bit(b, 0x40);
 	h->scsi_cmd.write = bit(b, 0x20);
 	h->scsi_cmd.attr = b[1] & 0x07;
-	h->scsi_cmd.exp_xfer_len = get32(b + 20);
+	h->scsi_cmd.exp_xfer_len = be_get32(b + 20);
 	memcpy(h->scsi_cmd.cdb, b + 32, sizeof(h->scsi_cmd.cdb));
 }
 
@@ -82,7 +39,7 @@ static int scsi_cmd_enc(const struct pdu_bhs *h, uint8_t *b)
 	if (h->scsi_cmd.attr > 0x07)
 		return -EINVAL;
 	b[1] |= flag(h->scsi_cmd.read, 0x40) | flag(h->scsi_cmd.write, 0x20) | h->scsi_cmd.attr;
-	put32(b + 20, h->scsi_cmd.exp_xfer_len);
+	be_put32(b + 20, h->scsi_cmd.exp_xfer_len);
 	memcpy(b + 32, h->scsi_cmd.cdb, sizeof(h->scsi_cmd.cdb));
 	return 0;
 }
@@ -96,10 +53,10 @@ static void scsi_rsp_dec(const uint8_t *b, struct pdu_bhs *h)
 	h->scsi_rsp.underflow = bit(b, 0x02);
 	h->scsi_rsp.response = b[2];
 	h->scsi_rsp.status = b[3];
-	h->scsi_rsp.snack_tag = get32(b + 20);
-	h->scsi_rsp.exp_data_sn = get32(b + 36);
-	h->scsi_rsp.bidi_residual = get32(b + 40);
-	h->scsi_rsp.residual = get32(b + 44);
+	h->scsi_rsp.snack_tag = be_get32(b + 20);
+	h->scsi_rsp.exp_data_sn = be_get32(b + 36);
+	h->scsi_rsp.bidi_residual = be_get32(b + 40);
+	h->scsi_rsp.residual = be_get32(b + 44);
 }
 
 static int scsi_rsp_enc(const struct pdu_bhs *h, uint8_t *b)
@@ -110,10 +67,10 @@ static int scsi_rsp_enc(const struct pdu_bhs *h, uint8_t *b)
 		flag(r->overflow, 0x04) | flag(r->underflow, 0x02);
 	b[2] = r->response;
 	b[3] = r->status;
-	put32(b + 20, r->snack_tag);
-	put32(b + 36, r->exp_data_sn);
-	put32(b + 40, r->bidi_residual);
-	put32(b + 44, r->residual);
+	be_put32(b + 20, r->snack_tag);
+	be_put32(b + 36, r->exp_data_sn);
+	be_put32(b + 40, r->bidi_residual);
+	be_put32(b + 44, r->residual);
 	return 0;
 }
 
@@ -121,9 +78,9 @@ static int scsi_rsp_enc(const struct pdu_bhs *h, uint8_t *b)
 static void tmf_req_dec(const uint8_t *b, struct pdu_bhs *h)
 {
 	h->tmf_req.function = b[1] & 0x7f;
-	h->tmf_req.ref_task_tag = get32(b + 20);
-	h->tmf_req.ref_cmd_sn = get32(b + 32);
-	h->tmf_req.exp_data_sn = get32(b + 36);
+	h->tmf_req.ref_task_tag = be_get32(b + 20);
+	h->tmf_req.ref_cmd_sn = be_get32(b + 32);
+	h->tmf_req.exp_data_sn = be_get32(b + 36);
 }
 
 static int tmf_req_enc(const struct pdu_bhs *h, uint8_t *b)
@@ -131,9 +88,9 @@ static int tmf_req_enc(const struct pdu_bhs *h, uint8_t *b)
 	if (h->tmf_req.function > 0x7f)
 		return -EINVAL;
 	b[1] |= h->tmf_req.function;
-	put32(b + 20, h->tmf_req.ref_task_tag);
-	put32(b + 32, h->tmf_req.ref_cmd_sn);
-	put32(b + 36, h->tmf_req.exp_data_sn);
+	be_put32(b + 20, h->tmf_req.ref_task_tag);
+	be_put32(b + 32, h->tmf_req.ref_cmd_sn);
+	be_put32(b + 36, h->tmf_req.exp_data_sn);
 	return 0;
 }
 
@@ -152,16 +109,16 @@ static int tmf_rsp_enc(const struct pdu_bhs *h, uint8_t *b)
 /* SCSI Data-Out, §11.7 */
 static void data_out_dec(const uint8_t *b, struct pdu_bhs *h)
 {
-	h->data_out.ttt = get32(b + 20);
-	h->data_out.data_sn = get32(b + 36);
-	h->data_out.buffer_offset = get32(b + 40);
+	h->data_out.ttt = be_get32(b + 20);
+	h->data_out.data_sn = be_get32(b + 36);
+	h->data_out.buffer_offset = be_get32(b + 40);
 }
 
 static int data_out_enc(const struct pdu_bhs *h, uint8_t *b)
 {
-	put32(b + 20, h->data_out.ttt);
-	put32(b + 36, h->data_out.data_sn);
-	put32(b + 40, h->data_out.buffer_offset);
+	be_put32(b + 20, h->data_out.ttt);
+	be_put32(b + 36, h->data_out.data_sn);
+	be_put32(b + 40, h->data_out.buffer_offset);
 	return 0;
 }
 
@@ -173,10 +130,10 @@ static void data_in_dec(const uint8_t *b, struct pdu_bhs *h)
 	h->data_in.underflow = bit(b, 0x02);
 	h->data_in.status_present = bit(b, 0x01);
 	h->data_in.status = b[3];
-	h->data_in.ttt = get32(b + 20);
-	h->data_in.data_sn = get32(b + 36);
-	h->data_in.buffer_offset = get32(b + 40);
-	h->data_in.residual = get32(b + 44);
+	h->data_in.ttt = be_get32(b + 20);
+	h->data_in.data_sn = be_get32(b + 36);
+	h->data_in.buffer_offset = be_get32(b + 40);
+	h->data_in.residual = be_get32(b + 44);
 }
 
 static int data_in_enc(const struct pdu_bhs *h, uint8_t *b)
@@ -186,28 +143,28 @@ static int data_in_enc(const struct pdu_bhs *h, uint8_t *b)
 	b[1] |= flag(d->ack, 0x40) | flag(d->overflow, 0x04) | flag(d->underflow, 0x02) |
 		flag(d->status_present, 0x01);
 	b[3] = d->status;
-	put32(b + 20, d->ttt);
-	put32(b + 36, d->data_sn);
-	put32(b + 40, d->buffer_offset);
-	put32(b + 44, d->residual);
+	be_put32(b + 20, d->ttt);
+	be_put32(b + 36, d->data_sn);
+	be_put32(b + 40, d->buffer_offset);
+	be_put32(b + 44, d->residual);
 	return 0;
 }
 
 /* R2T, §11.8 */
 static void r2t_dec(const uint8_t *b, struct pdu_bhs *h)
 {
-	h->r2t.ttt = get32(b + 20);
-	h->r2t.r2t_sn = get32(b + 36);
-	h->r2t.buffer_offset = get32(b + 40);
-	h->r2t.desired_len = get32(b + 44);
+	h->r2t.ttt = be_get32(b + 20);
+	h->r2t.r2t_sn = be_get32(b + 36);
+	h->r2t.buffer_offset = be_get32(b + 40);
+	h->r2t.desired_len = be_get32(b + 44);
 }
 
 static int r2t_enc(const struct pdu_bhs *h, uint8_t *b)
 {
-	put32(b + 20, h->r2t.ttt);
-	put32(b + 36, h->r2t.r2t_sn);
-	put32(b + 40, h->r2t.buffer_offset);
-	put32(b + 44, h->r2t.desired_len);
+	be_put32(b + 20, h->r2t.ttt);
+	be_put32(b + 36, h->r2t.r2t_sn);
+	be_put32(b + 40, h->r2t.buffer_offset);
+	be_put32(b + 44, h->r2t.desired_len);
 	return 0;
 }
 
@@ -216,18 +173,18 @@ static void async_dec(const uint8_t *b, struct pdu_bhs *h)
 {
 	h->async.event = b[36];
 	h->async.vcode = b[37];
-	h->async.param1 = get16(b + 38);
-	h->async.param2 = get16(b + 40);
-	h->async.param3 = get16(b + 42);
+	h->async.param1 = be_get16(b + 38);
+	h->async.param2 = be_get16(b + 40);
+	h->async.param3 = be_get16(b + 42);
 }
 
 static int async_enc(const struct pdu_bhs *h, uint8_t *b)
 {
 	b[36] = h->async.event;
 	b[37] = h->async.vcode;
-	put16(b + 38, h->async.param1);
-	put16(b + 40, h->async.param2);
-	put16(b + 42, h->async.param3);
+	be_put16(b + 38, h->async.param1);
+	be_put16(b + 40, h->async.param2);
+	be_put16(b + 42, h->async.param3);
 	return 0;
 }
 
@@ -235,13 +192,13 @@ static int async_enc(const struct pdu_bhs *h, uint8_t *b)
 static void text_dec(const uint8_t *b, struct pdu_bhs *h)
 {
 	h->text.cont = bit(b, 0x40);
-	h->text.ttt = get32(b + 20);
+	h->text.ttt = be_get32(b + 20);
 }
 
 static int text_enc(const struct pdu_bhs *h, uint8_t *b)
 {
 	b[1] |= flag(h->text.cont, 0x40);
-	put32(b + 20, h->text.ttt);
+	be_put32(b + 20, h->text.ttt);
 	return 0;
 }
 
@@ -255,7 +212,7 @@ static void login_dec(const uint8_t *b, struct pdu_bhs *h)
 	h->login.version_max = b[2];
 	h->login.version_min = b[3];
 	memcpy(h->login.isid, b + 8, sizeof(h->login.isid));
-	h->login.tsih = get16(b + 14);
+	h->login.tsih = be_get16(b + 14);
 }
 
 static int login_enc(const struct pdu_bhs *h, uint8_t *b)
@@ -268,19 +225,19 @@ static int login_enc(const struct pdu_bhs *h, uint8_t *b)
 	b[2] = l->version_max;
 	b[3] = l->version_min;
 	memcpy(b + 8, l->isid, sizeof(l->isid));
-	put16(b + 14, l->tsih);
+	be_put16(b + 14, l->tsih);
 	return 0;
 }
 
 static void login_req_dec(const uint8_t *b, struct pdu_bhs *h)
 {
 	login_dec(b, h);
-	h->login.cid = get16(b + 20);
+	h->login.cid = be_get16(b + 20);
 }
 
 static int login_req_enc(const struct pdu_bhs *h, uint8_t *b)
 {
-	put16(b + 20, h->login.cid);
+	be_put16(b + 20, h->login.cid);
 	return login_enc(h, b);
 }
 
@@ -302,7 +259,7 @@ static int login_rsp_enc(const struct pdu_bhs *h, uint8_t *b)
 static void logout_req_dec(const uint8_t *b, struct pdu_bhs *h)
 {
 	h->logout_req.reason = b[1] & 0x7f;
-	h->logout_req.cid = get16(b + 20);
+	h->logout_req.cid = be_get16(b + 20);
 }
 
 static int logout_req_enc(const struct pdu_bhs *h, uint8_t *b)
@@ -310,7 +267,7 @@ static int logout_req_enc(const struct pdu_bhs *h, uint8_t *b)
 	if (h->logout_req.reason > 0x7f)
 		return -EINVAL;
 	b[1] |= h->logout_req.reason;
-	put16(b + 20, h->logout_req.cid);
+	be_put16(b + 20, h->logout_req.cid);
 	return 0;
 }
 
@@ -318,15 +275,15 @@ static int logout_req_enc(const struct pdu_bhs *h, uint8_t *b)
 static void logout_rsp_dec(const uint8_t *b, struct pdu_bhs *h)
 {
 	h->logout_rsp.response = b[2];
-	h->logout_rsp.time2wait = get16(b + 40);
-	h->logout_rsp.time2retain = get16(b + 42);
+	h->logout_rsp.time2wait = be_get16(b + 40);
+	h->logout_rsp.time2retain = be_get16(b + 42);
 }
 
 static int logout_rsp_enc(const struct pdu_bhs *h, uint8_t *b)
 {
 	b[2] = h->logout_rsp.response;
-	put16(b + 40, h->logout_rsp.time2wait);
-	put16(b + 42, h->logout_rsp.time2retain);
+	be_put16(b + 40, h->logout_rsp.time2wait);
+	be_put16(b + 42, h->logout_rsp.time2retain);
 	return 0;
 }
 
@@ -334,9 +291,9 @@ static int logout_rsp_enc(const struct pdu_bhs *h, uint8_t *b)
 static void snack_dec(const uint8_t *b, struct pdu_bhs *h)
 {
 	h->snack.type = b[1] & 0x0f;
-	h->snack.ttt = get32(b + 20);
-	h->snack.beg_run = get32(b + 40);
-	h->snack.run_length = get32(b + 44);
+	h->snack.ttt = be_get32(b + 20);
+	h->snack.beg_run = be_get32(b + 40);
+	h->snack.run_length = be_get32(b + 44);
 }
 
 static int snack_enc(const struct pdu_bhs *h, uint8_t *b)
@@ -344,9 +301,9 @@ static int snack_enc(const struct pdu_bhs *h, uint8_t *b)
 	if (h->snack.type > 0x0f)
 		return -EINVAL;
 	b[1] |= h->snack.type;
-	put32(b + 20, h->snack.ttt);
-	put32(b + 40, h->snack.beg_run);
-	put32(b + 44, h->snack.run_length);
+	be_put32(b + 20, h->snack.ttt);
+	be_put32(b + 40, h->snack.beg_run);
+	be_put32(b + 44, h->snack.run_length);
 	return 0;
 }
 
@@ -354,25 +311,25 @@ static int snack_enc(const struct pdu_bhs *h, uint8_t *b)
 static void reject_dec(const uint8_t *b, struct pdu_bhs *h)
 {
 	h->reject.reason = b[2];
-	h->reject.data_sn = get32(b + 36);
+	h->reject.data_sn = be_get32(b + 36);
 }
 
 static int reject_enc(const struct pdu_bhs *h, uint8_t *b)
 {
 	b[2] = h->reject.reason;
-	put32(b + 36, h->reject.data_sn);
+	be_put32(b + 36, h->reject.data_sn);
 	return 0;
 }
 
 /* NOP-Out §11.18, NOP-In §11.19 */
 static void nop_dec(const uint8_t *b, struct pdu_bhs *h)
 {
-	h->nop.ttt = get32(b + 20);
+	h->nop.ttt = be_get32(b + 20);
 }
 
 static int nop_enc(const struct pdu_bhs *h, uint8_t *b)
 {
-	put32(b + 20, h->nop.ttt);
+	be_put32(b + 20, h->nop.ttt);
 	return 0;
 }
 
@@ -437,18 +394,18 @@ static void common_dec(const uint8_t *b, unsigned int f, struct pdu_bhs *h)
 	h->immediate = (f & OP_I1) || ((f & OP_IMM) && (b[0] & BIT_I));
 	h->final = (f & OP_F1) || (!(f & OP_LOGIN) && (b[1] & BIT_F));
 	h->total_ahs_len = b[4];
-	h->data_len = get24(b + 5);
+	h->data_len = be_get24(b + 5);
 	if (f & OP_LUN)
-		h->lun = get64(b + 8);
-	h->itt = get32(b + 16);
+		h->lun = be_get64(b + 8);
+	h->itt = be_get32(b + 16);
 	if (f & OP_CMDSN)
-		h->cmd_sn = get32(b + 24);
+		h->cmd_sn = be_get32(b + 24);
 	if (f & OP_INIT) {
-		h->exp_stat_sn = get32(b + 28);
+		h->exp_stat_sn = be_get32(b + 28);
 	} else {
-		h->stat_sn = get32(b + 24);
-		h->exp_cmd_sn = get32(b + 28);
-		h->max_cmd_sn = get32(b + 32);
+		h->stat_sn = be_get32(b + 24);
+		h->exp_cmd_sn = be_get32(b + 28);
+		h->max_cmd_sn = be_get32(b + 32);
 	}
 }
 
@@ -460,18 +417,18 @@ static void common_enc(const struct pdu_bhs *h, unsigned int f, uint8_t *b)
 	b[0] = h->opcode | flag(imm, BIT_I);
 	b[1] = flag(fin, BIT_F);
 	b[4] = h->total_ahs_len;
-	put24(b + 5, h->data_len);
+	be_put24(b + 5, h->data_len);
 	if (f & OP_LUN)
-		put64(b + 8, h->lun);
-	put32(b + 16, h->itt);
+		be_put64(b + 8, h->lun);
+	be_put32(b + 16, h->itt);
 	if (f & OP_CMDSN)
-		put32(b + 24, h->cmd_sn);
+		be_put32(b + 24, h->cmd_sn);
 	if (f & OP_INIT) {
-		put32(b + 28, h->exp_stat_sn);
+		be_put32(b + 28, h->exp_stat_sn);
 	} else {
-		put32(b + 24, h->stat_sn);
-		put32(b + 28, h->exp_cmd_sn);
-		put32(b + 32, h->max_cmd_sn);
+		be_put32(b + 24, h->stat_sn);
+		be_put32(b + 28, h->exp_cmd_sn);
+		be_put32(b + 32, h->max_cmd_sn);
 	}
 }
 
@@ -522,7 +479,7 @@ static int ahs_one(const uint8_t *b, size_t room, uint8_t opcode, struct pdu_ahs
 
 	if (room < 4)
 		return -EOVERFLOW;
-	alen = get16(b);
+	alen = be_get16(b);
 	size = PDU_PAD4(3 + alen);
 	if (size > room)
 		return -EOVERFLOW;
@@ -539,7 +496,7 @@ static int ahs_one(const uint8_t *b, size_t room, uint8_t opcode, struct pdu_ahs
 		if (opcode != PDU_OP_SCSI_CMD || out->has_bidi_read_len || alen != 5)
 			return -EPROTO;
 		out->has_bidi_read_len = true;
-		out->bidi_read_len = get32(b + 4);
+		out->bidi_read_len = be_get32(b + 4);
 		break;
 	default:
 		if (type < PDU_AHS_VENDOR_FIRST)
@@ -582,14 +539,14 @@ int pdu_ahs_encode(const struct pdu_ahs *ahs, void *buf, size_t len)
 		return -ENOSPC;
 	memset(b, 0, need);
 	if (ext) {
-		put16(b, (uint16_t)(ahs->ext_cdb_len + 1));
+		be_put16(b, (uint16_t)(ahs->ext_cdb_len + 1));
 		b[2] = PDU_AHS_EXT_CDB;
 		memcpy(b + 4, ahs->ext_cdb, ahs->ext_cdb_len);
 	}
 	if (ahs->has_bidi_read_len) {
-		put16(b + ext, 5);
+		be_put16(b + ext, 5);
 		b[ext + 2] = PDU_AHS_BIDI_READ;
-		put32(b + ext + 4, ahs->bidi_read_len);
+		be_put32(b + ext + 4, ahs->bidi_read_len);
 	}
 	return (int)need;
 }
@@ -629,7 +586,7 @@ int pdu_total_len(const void *bhs, size_t len, unsigned int flags, uint32_t max_
 		return -EINVAL;
 	if (len < PDU_BHS_LEN)
 		return -ENODATA;
-	data_len = get24(b + 5);
+	data_len = be_get24(b + 5);
 	if (data_len > max_data)
 		return -E2BIG;
 	layout(b[4], data_len, flags, &l);
