@@ -41,6 +41,7 @@ struct ini_opts {
 	const char *user, *secret;     /* CHAP; NULL: no authentication */
 	const char *target_user;       /* mutual CHAP: the target's name... */
 	const char *target_secret;     /* ...and secret; NULL: one-way */
+	unsigned int chap_algs;	       /* INI_CHAP_*; 0: both, SHA-256 first */
 	bool header_digest;	       /* ask for CRC32C header digests */
 	bool data_digest;	       /* ask for CRC32C data digests */
 	unsigned int queue_depth;      /* commands in flight; 0: default */
@@ -49,6 +50,11 @@ struct ini_opts {
 	unsigned int nop_interval;     /* s between NOP-Out pings; 0: default */
 	unsigned int login_timeout;    /* s for one connect + login; 0: 15 */
 };
+
+/* CHAP algorithms to offer. tgt 1.0.85 picks SHA-256 when offered and
+ * then cannot check a 32-byte answer ("initiator error"): MD5 for it. */
+#define INI_CHAP_MD5 0x1u
+#define INI_CHAP_SHA256 0x2u
 
 enum ini_dir {
 	INI_DIR_NONE,

@@ -130,7 +130,11 @@ int login_start(struct ini_session *sess)
 	text_neg_init(&l->neg, TEXT_ROLE_INITIATOR, true);
 	login_params(sess, &l->neg.local);
 	if (sess->user) {
-		err = chap_initiator_init(&l->chap, CHAP_ALLOW_ALL, sess->user, sess->secret,
+		uint32_t algs = CHAP_ALLOW(CHAP_A_MD5);
+
+		if (!sess->o.chap_algs || (sess->o.chap_algs & INI_CHAP_SHA256))
+			algs |= CHAP_ALLOW(CHAP_A_SHA256);
+		err = chap_initiator_init(&l->chap, algs, sess->user, sess->secret,
 					  sess->tuser, sess->tsecret);
 		if (err) {
 			sess_error(sess, "bad CHAP settings");

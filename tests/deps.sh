@@ -13,6 +13,7 @@ pkgs=(
   libibverbs-dev librdmacm-dev        # the verbs RDMA provider
   libiscsi-bin                        # interop peer: iscsi-test-cu
   libiscsi-dev                        # integration: iscsi_load (async API)
+  tgt                                 # interop peer: the initiator against tgt
   groff-base                          # man page lint
 )
 
