@@ -114,6 +114,23 @@ else
   not_ok "iser-target killed and restarted:"
   cat "$dir/stress.out"
 fi
+
+# iser-target frozen (SIGSTOP) for 6 s with commands in flight: they time
+# out (2 s), ABORT TASK and LUN RESET get no answer either, the session
+# recovers on a new connection once the target thaws; nothing fails.
+STRESS_CMD_TIMEOUT=2 "$stress" 127.0.0.1 "$port" "$iqn" 0 8 16 >"$dir/stress.out" 2>&1 &
+sp=$!
+tl_children=("$sp")
+sleep 1.5
+kill -STOP "$pid"
+sleep 6
+kill -CONT "$pid"
+if tl_wait_exit "$sp" 60 && grep -q 'timeouts [1-9]' "$dir/stress.out"; then
+  ok "iser-target frozen for 6 s: $(cat "$dir/stress.out")"
+else
+  not_ok "iser-target frozen for 6 s:"
+  cat "$dir/stress.out"
+fi
 tl_stop
 echo "# $fails failed"
 [ "$fails" -eq 0 ]

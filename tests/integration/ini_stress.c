@@ -8,7 +8,7 @@
  *
  * ini_stress HOST PORT IQN LUN SECONDS QUEUE_DEPTH [USER SECRET [TUSER TSECRET]]
  * Environment: STRESS_DIGESTS=1 asks for CRC32C digests, STRESS_CHAP_MD5=1
- * offers only CHAP_A 5.
+ * offers only CHAP_A 5, STRESS_CMD_TIMEOUT=S sets the command timeout.
  * Prints the counts and the session's counters; exits 0 only when
  * nothing failed or miscompared.
  */
@@ -137,6 +137,8 @@ int main(int argc, char **argv)
 		o.target_secret = argv[10];
 	}
 	o.header_digest = o.data_digest = getenv("STRESS_DIGESTS") != NULL;
+	if (getenv("STRESS_CMD_TIMEOUT"))
+		o.cmd_timeout = (unsigned int)strtoul(getenv("STRESS_CMD_TIMEOUT"), NULL, 10);
 	if (getenv("STRESS_CHAP_MD5"))
 		o.chap_algs = INI_CHAP_MD5;
 	o.recovery_timeout = 60;
