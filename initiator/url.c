@@ -298,7 +298,7 @@ static int parse_rest(struct ctx *c, const char *p, struct iscsi_url *u)
 {
 	const char *slash = strchr(p, '/');
 	struct span auth = {p, slash ? (size_t)(slash - p) : strlen(p)};
-	const char *at = auth.n ? memrchr(auth.p, '@', auth.n) : NULL;
+	const char *at = p && auth.n ? memrchr(p, '@', auth.n) : NULL;
 	int err;
 
 	if (at) {
