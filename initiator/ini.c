@@ -765,7 +765,6 @@ static void sess_free(struct ini_session *sess)
 	free(sess->secret);
 	free(sess->tuser);
 	free(sess->tsecret);
-	free(sess->conn.rx);
 	free(sess);
 }
 

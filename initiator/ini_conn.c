@@ -15,14 +15,10 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
-#include "digest.h"
 #include "ini_priv.h"
 
-#define TX_IOV 64
-#define RX_MIN_CAP (128 * 1024)
 #define sess_of(ptr, member) \
 	((struct ini_session *)((char *)(ptr)-offsetof(struct ini_session, member)))
 
@@ -43,69 +39,17 @@ static int conn_watch_out(struct ini_session *sess, bool on)
 
 /* Send */
 
-static int tx_gather(struct ini_conn *c, struct iovec *iov)
-{
-	struct ini_tx *tx;
-	int n = 0;
-
-	for (tx = c->tx_head; tx && n <= TX_IOV - 3; tx = tx->next) {
-		const uint8_t *part[3] = {tx->hdr, tx->data, tx->trail};
-		uint32_t len[3] = {tx->hdr_len, tx->data_len, tx->trail_len};
-		uint32_t skip = tx->done;
-		int i;
-
-		for (i = 0; i < 3; i++) {
-			if (skip >= len[i]) {
-				skip -= len[i];
-				continue;
-			}
-			iov[n].iov_base = (void *)(part[i] + skip);
-			iov[n].iov_len = len[i] - skip;
-			skip = 0;
-			n++;
-		}
-	}
-	return n;
-}
-
-static void tx_free(struct ini_tx *tx)
-{
-	free(tx->owned);
-	free(tx);
-}
-
 static void conn_flush(struct ini_session *sess)
 {
-	struct ini_conn *c = &sess->conn;
-	struct iovec iov[TX_IOV];
-	struct ini_tx *tx;
-	ssize_t n;
+	int err = tcp_flush(&sess->conn.tcp);
 
-	while (c->tx_head) {
-		n = writev(c->fd, iov, tx_gather(c, iov));
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN || errno == EWOULDBLOCK) {
-				conn_watch_out(sess, true);
-				return;
-			}
-			sess_conn_lost(sess, -errno, strerror(errno));
-			return;
-		}
-		while ((tx = c->tx_head) && n > 0) {
-			uint32_t left = tx->hdr_len + tx->data_len + tx->trail_len - tx->done;
-
-			if ((size_t)n < left) {
-				tx->done += (uint32_t)n;
-				break;
-			}
-			n -= left;
-			c->tx_head = tx->next;
-			if (!c->tx_head)
-				c->tx_tail = NULL;
-			tx_free(tx);
-		}
+	if (err == -EAGAIN) {
+		conn_watch_out(sess, true);
+		return;
+	}
+	if (err) {
+		sess_conn_lost(sess, err, strerror(-err));
+		return;
 	}
 	conn_watch_out(sess, false);
 }
@@ -121,53 +65,22 @@ static void conn_flush_ev(struct sched_event *ev)
 /*
  * Queue a PDU; @data (@len bytes) stays valid until sent: @owned (freed
  * then) or a command's buffer (commands outlive their PDUs: a command
- * completes only on a response, which follows its last Data-Out).
+ * completes only on a response, which follows its last Data-Out). One
+ * flush per scheduler pass writes everything queued.
  */
 int conn_send(struct ini_session *sess, struct pdu_bhs *bhs, const void *data, uint32_t len,
 	      void *owned)
 {
 	struct ini_conn *c = &sess->conn;
-	uint32_t pad = PDU_PAD4(len) - len;
-	struct ini_tx *tx;
+	int err;
 
 	if (c->state < CONN_LOGIN) {
 		free(owned);
 		return -ENOTCONN;
 	}
-	tx = calloc(1, sizeof(*tx));
-	if (!tx) {
-		free(owned);
-		return -ENOMEM;
-	}
-	bhs->data_len = len;
-	if (pdu_bhs_encode(bhs, tx->hdr, PDU_BHS_LEN)) {
-		tx_free(tx);
-		free(owned);
-		return -EINVAL;
-	}
-	tx->hdr_len = PDU_BHS_LEN;
-	if (c->digests & PDU_HDIGEST) {
-		digest_store(tx->hdr + PDU_BHS_LEN, digest_crc32c(tx->hdr, PDU_BHS_LEN));
-		tx->hdr_len += PDU_DIGEST_LEN;
-	}
-	tx->data = data;
-	tx->data_len = len;
-	tx->trail_len = pad;
-	if (len && (c->digests & PDU_DDIGEST)) {
-		struct digest_ctx d;
-
-		digest_begin(&d);
-		digest_update(&d, data, len);
-		digest_update_pad(&d, len);
-		digest_store(tx->trail + pad, digest_final(&d));
-		tx->trail_len += PDU_DIGEST_LEN;
-	}
-	tx->owned = owned;
-	if (c->tx_tail)
-		c->tx_tail->next = tx;
-	else
-		c->tx_head = tx;
-	c->tx_tail = tx;
+	err = tcp_send(&c->tcp, bhs, data, len, owned, NULL);
+	if (err)
+		return err;
 	sess->st.tx_pdus++;
 	if (!c->tx_blocked)
 		sched_schedule(sess->sched, &c->tx_ev);
@@ -176,99 +89,24 @@ int conn_send(struct ini_session *sess, struct pdu_bhs *bhs, const void *data, u
 
 /* Receive */
 
-/* Read what the socket has. Returns bytes read, 0 (nothing now) or -1
- * (the connection is gone; already reported). */
-static int rx_read(struct ini_session *sess)
+static const char *rx_error(int err)
 {
-	struct ini_conn *c = &sess->conn;
-	ssize_t n;
-
-	if (c->rx_off && c->rx_cap - c->rx_len < RX_MIN_CAP / 2) {
-		memmove(c->rx, c->rx + c->rx_off, c->rx_len - c->rx_off);
-		c->rx_len -= c->rx_off;
-		c->rx_off = 0;
+	switch (err) {
+	case -ECONNRESET:
+		return "connection closed by the target";
+	case -EBADMSG:
+		return "header digest error";
+	case -EILSEQ:
+		/* At ErrorRecoveryLevel 0 a lost data segment cannot be
+		 * asked for again (RFC 7143 §7.8): reissue on a new one. */
+		return "data digest error";
+	case -ENOMEM:
+		return "out of memory";
+	default:
+		return err == -EPROTO || err == -E2BIG || err == -EMSGSIZE || err == -EOVERFLOW
+			       ? "malformed PDU from the target"
+			       : strerror(-err);
 	}
-	for (;;) {
-		n = recv(c->fd, c->rx + c->rx_len, c->rx_cap - c->rx_len, 0);
-		if (n > 0) {
-			c->rx_len += (uint32_t)n;
-			return (int)n;
-		}
-		if (n == 0) {
-			sess_conn_lost(sess, -ECONNRESET, "connection closed by the target");
-			return -1;
-		}
-		if (errno == EINTR)
-			continue;
-		if (errno == EAGAIN || errno == EWOULDBLOCK)
-			return 0;
-		sess_conn_lost(sess, -errno, strerror(errno));
-		return -1;
-	}
-}
-
-static bool rx_digests_ok(struct ini_session *sess, const uint8_t *buf, const struct pdu *p)
-{
-	if (p->hdigest_off &&
-	    digest_crc32c(buf, p->hdigest_off) != digest_load(buf + p->hdigest_off)) {
-		sess_conn_lost(sess, -EBADMSG, "header digest error");
-		return false;
-	}
-	/* At ErrorRecoveryLevel 0 a lost data segment cannot be asked for
-	 * again (RFC 7143 §7.8): recover the session and reissue. */
-	if (p->ddigest_off && digest_crc32c(buf + p->data_off, p->ddigest_off - p->data_off) !=
-				      digest_load(buf + p->ddigest_off)) {
-		sess_conn_lost(sess, -EBADMSG, "data digest error");
-		return false;
-	}
-	return true;
-}
-
-/* Frame the next PDU in the buffer. Returns 1 and fills @p, 0 when more
- * bytes are needed, -1 when the connection was dropped. */
-static int rx_frame(struct ini_session *sess, struct pdu *p)
-{
-	struct ini_conn *c = &sess->conn;
-	uint32_t have = c->rx_len - c->rx_off;
-	int total;
-
-	if (have < PDU_BHS_LEN)
-		return 0;
-	total = pdu_total_len(c->rx + c->rx_off, have, c->digests, INI_MAX_RECV_DSL);
-	if (total < 0) {
-		sess_conn_lost(sess, -EPROTO, "bad PDU header from the target");
-		return -1;
-	}
-	if ((uint32_t)total > have) {
-		if ((uint32_t)total > c->rx_cap - c->rx_off) {
-			uint32_t cap = (uint32_t)total * 2;
-			uint8_t *rx;
-
-			memmove(c->rx, c->rx + c->rx_off, have);
-			c->rx_len = have;
-			c->rx_off = 0;
-			if (cap > c->rx_cap) {
-				rx = realloc(c->rx, cap);
-				if (!rx) {
-					sess_conn_lost(sess, -ENOMEM, "out of memory");
-					return -1;
-				}
-				c->rx = rx;
-				c->rx_cap = cap;
-			}
-		}
-		return 0;
-	}
-	if (pdu_parse(c->rx + c->rx_off, have, c->digests, INI_MAX_RECV_DSL, p) < 0) {
-		sess_conn_lost(sess, -EPROTO, "malformed PDU from the target");
-		return -1;
-	}
-	if (!rx_digests_ok(sess, c->rx + c->rx_off, p))
-		return -1;
-	c->rx_off += (uint32_t)total;
-	if (c->rx_off == c->rx_len)
-		c->rx_off = c->rx_len = 0;
-	return 1;
 }
 
 static int conn_poll(struct poller *pl, int budget)
@@ -280,15 +118,13 @@ static int conn_poll(struct poller *pl, int budget)
 	int n = 0, r;
 
 	while (n < budget) {
-		r = rx_frame(sess, &p);
-		if (r < 0)
+		r = tcp_recv(&c->tcp, &p);
+		if (r < 0) {
+			sess_conn_lost(sess, r, rx_error(r));
 			return n;
-		if (r == 0) {
-			r = rx_read(sess);
-			if (r <= 0)
-				return n;
-			continue;
 		}
+		if (r == 0)
+			return n;
 		n++;
 		sess->st.rx_pdus++;
 		c->last_rx_ns = sched_now(sess->sched);
@@ -410,17 +246,12 @@ int conn_open(struct ini_session *sess)
 		sess_error(sess, "connect: %s", strerror(-err));
 		return err;
 	}
-	c->digests = 0;
 	c->max_send_dsl = INI_LOGIN_DSL;
-	if (!c->rx) {
-		c->rx = malloc(RX_MIN_CAP);
-		if (!c->rx) {
-			conn_shut(sess);
-			return -ENOMEM;
-		}
-		c->rx_cap = RX_MIN_CAP;
+	if (tcp_stream_init(&c->tcp, c->fd, NULL)) {
+		conn_shut(sess);
+		return -ENOMEM;
 	}
-	c->rx_len = c->rx_off = 0;
+	c->tcp.max_recv_dsl = INI_MAX_RECV_DSL;
 	if (!err) {
 		conn_established(sess);
 		return 0;
@@ -439,23 +270,18 @@ void conn_init(struct ini_session *sess)
 void conn_shut(struct ini_session *sess)
 {
 	struct ini_conn *c = &sess->conn;
-	struct ini_tx *tx;
 
 	if (c->state >= CONN_LOGIN)
 		poller_disable(&c->poller);
 	conn_watch_out(sess, false);
 	sched_cancel(sess->sched, &c->tx_ev);
-	while ((tx = c->tx_head)) {
-		c->tx_head = tx->next;
-		tx_free(tx);
-	}
-	c->tx_tail = NULL;
+	if (c->state != CONN_IDLE)
+		tcp_stream_fini(&c->tcp);
 	if (c->wfd >= 0)
 		close(c->wfd);
 	if (c->fd >= 0)
 		close(c->fd);
 	c->fd = c->wfd = -1;
-	c->rx_len = c->rx_off = 0;
 	c->ping_sent_ns = 0;
 	c->state = CONN_IDLE;
 }
@@ -467,8 +293,8 @@ void conn_set_ffp(struct ini_session *sess)
 	const struct text_params *r = &sess->login.neg.result;
 
 	c->state = CONN_FFP;
-	c->digests = (r->header_digest == TEXT_DIGEST_CRC32C ? PDU_HDIGEST : 0) |
-		     (r->data_digest == TEXT_DIGEST_CRC32C ? PDU_DDIGEST : 0);
+	c->tcp.digests = (r->header_digest == TEXT_DIGEST_CRC32C ? PDU_HDIGEST : 0) |
+			 (r->data_digest == TEXT_DIGEST_CRC32C ? PDU_DDIGEST : 0);
 	c->max_send_dsl = text_max_send_dsl(&sess->login.neg);
 	if (!c->max_send_dsl)
 		c->max_send_dsl = INI_LOGIN_DSL;

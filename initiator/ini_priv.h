@@ -11,6 +11,7 @@
 
 #include "common/poller.h"
 #include "common/sched.h"
+#include "common/xport/tcp.h"
 #include "chap.h"
 #include "ini.h"
 #include "pdu.h"
@@ -34,30 +35,14 @@ enum conn_state {
 	CONN_LOGOUT, /* Logout Request sent */
 };
 
-/* A PDU waiting to be sent: header (+ digest), then data (+ pad + digest). */
-struct ini_tx {
-	struct ini_tx *next;
-	uint8_t hdr[PDU_BHS_LEN + PDU_DIGEST_LEN];
-	uint32_t hdr_len;
-	const uint8_t *data;
-	uint32_t data_len;
-	uint8_t trail[3 + PDU_DIGEST_LEN];
-	uint32_t trail_len;
-	uint32_t done;
-	void *owned; /* freed once sent */
-};
-
 struct ini_conn {
 	enum conn_state state;
 	int fd;
 	int wfd;	       /* dup of fd: EPOLLOUT while the send side blocks */
 	struct sched_fd wsfd;  /* on wfd */
 	struct poller poller;  /* the socket as a completion source */
-	unsigned int digests;  /* PDU_HDIGEST | PDU_DDIGEST */
+	struct tcp_stream tcp; /* framing, digests, the send queue */
 	uint32_t max_send_dsl; /* the target's MaxRecvDataSegmentLength */
-	uint8_t *rx;
-	uint32_t rx_cap, rx_len, rx_off;
-	struct ini_tx *tx_head, *tx_tail;
 	bool tx_blocked;
 	struct sched_event tx_ev;
 	uint64_t last_rx_ns;

@@ -15,11 +15,9 @@
 
 #include "common/log.h"
 #include "config.h"
-#include "digest.h"
 #include "tgt.h"
 
 #define CONN_RX_BUDGET 16  /* PDUs handled per readiness event */
-#define CONN_TX_IOV 64	   /* iovecs per writev */
 #define LOGIN_MAX_DSL 8192 /* RFC 7143 §13.12: the limit during login */
 #define CONN_MAX_RECV_DSL (256 * 1024)
 #define NS 1000000000ull
@@ -30,6 +28,8 @@ static void conn_readable(struct sched_fd *sfd, uint32_t events);
 static void conn_free_ev(struct sched_event *ev);
 static void conn_flush_ev(struct sched_event *ev);
 static void conn_timer(struct sched_timer *t);
+static void conn_rx_ev(struct sched_event *ev);
+static void tx_release(struct tcp_stream *s, void *ref);
 
 static void peer_name(const struct sockaddr *sa, char *buf, size_t len)
 {
@@ -64,7 +64,6 @@ int conn_create(struct tgt *t, int fd, const struct sockaddr *peer, socklen_t pe
 	c->tgt = t;
 	c->fd = fd;
 	c->phase = CONN_LOGIN;
-	c->max_recv_dsl = LOGIN_MAX_DSL;
 	c->max_send_dsl = LOGIN_MAX_DSL;
 	peer_name(peer, c->peer, sizeof(c->peer));
 	{
@@ -76,15 +75,15 @@ int conn_create(struct tgt *t, int fd, const struct sockaddr *peer, socklen_t pe
 	}
 	sched_event_init(&c->close_ev, conn_free_ev);
 	sched_event_init(&c->tx_ev, conn_flush_ev);
-	c->rx_cap = PDU_BHS_LEN + PDU_DIGEST_LEN + LOGIN_MAX_DSL + 8;
-	c->rx = malloc(c->rx_cap);
-	if (!c->rx) {
+	sched_event_init(&c->rx_ev, conn_rx_ev);
+	err = tcp_stream_init(&c->tcp, fd, tx_release);
+	if (err) {
 		free(c);
-		return -ENOMEM;
+		return err;
 	}
 	err = sched_fd_add(t->sched, &c->sfd, fd, EPOLLIN, conn_readable);
 	if (err) {
-		free(c->rx);
+		tcp_stream_fini(&c->tcp);
 		free(c);
 		return err;
 	}
@@ -102,7 +101,6 @@ static void conn_free_ev(struct sched_event *ev)
 {
 	struct conn *c = conn_of(ev, close_ev);
 	struct conn **pp;
-	struct txpdu *tx;
 
 	if (c->nexec)
 		return; /* the last task's completion reschedules us */
@@ -112,17 +110,12 @@ static void conn_free_ev(struct sched_event *ev)
 			break;
 		}
 	}
-	while ((tx = c->tx_head)) {
-		c->tx_head = tx->next;
-		if (tx->task)
-			tx->task->sending--;
-		free(tx->owned);
-		free(tx);
-	}
+	c->phase = CONN_GONE; /* the queue's tasks go with the connection */
+	tcp_stream_fini(&c->tcp);
 	session_conn_gone(c);
 	sched_cancel(c->tgt->sched, &c->tx_ev);
+	sched_cancel(c->tgt->sched, &c->rx_ev);
 	sched_timer_cancel(c->tgt->sched, &c->timer);
-	free(c->rx);
 	free(c);
 }
 
@@ -164,86 +157,33 @@ void conn_quiesce(struct conn *c)
 
 /* Send */
 
-static void tx_release(struct conn *c, struct txpdu *tx)
+/* A PDU of @ref's task was sent (or dropped with the connection). */
+static void tx_release(struct tcp_stream *s, void *ref)
 {
-	if (tx->task) {
-		tx->task->sending--;
-		if (!tx->task->sending && tx->task->state == TASK_SENDING)
-			task_put(tx->task);
-	}
-	free(tx->owned);
-	free(tx);
-	(void)c;
-}
+	struct task *task = ref;
+	struct conn *c = (struct conn *)((char *)s - offsetof(struct conn, tcp));
 
-/* Gather what is queued into iovecs, skipping what is already written. */
-static int tx_gather(struct conn *c, struct iovec *iov)
-{
-	struct txpdu *tx;
-	int n = 0;
-
-	for (tx = c->tx_head; tx && n <= CONN_TX_IOV - 3; tx = tx->next) {
-		uint32_t skip = tx->done;
-		const uint8_t *part[3] = {tx->hdr, tx->data, tx->trail};
-		uint32_t len[3] = {tx->hdr_len, tx->data_len, tx->trail_len};
-		int i;
-
-		for (i = 0; i < 3; i++) {
-			if (skip >= len[i]) {
-				skip -= len[i];
-				continue;
-			}
-			iov[n].iov_base = (void *)(part[i] + skip);
-			iov[n].iov_len = len[i] - skip;
-			skip = 0;
-			n++;
-		}
-	}
-	return n;
+	task->sending--;
+	if (c->phase != CONN_GONE && !task->sending && task->state == TASK_SENDING)
+		task_put(task);
 }
 
 static void conn_flush(struct conn *c)
 {
-	struct iovec iov[CONN_TX_IOV];
-	struct txpdu *tx;
-	ssize_t n;
-	int cnt;
+	int err;
 
-	while (c->tx_head && c->phase != CONN_CLOSING) {
-		cnt = tx_gather(c, iov);
-		n = writev(c->fd, iov, cnt);
-		if (n < 0) {
-			if (errno == EAGAIN || errno == EWOULDBLOCK) {
-				if (!c->tx_blocked) {
-					c->tx_blocked = true;
-					sched_fd_mod(c->tgt->sched, &c->sfd, conn_events(c));
-				}
-				return;
-			}
-			if (errno == EINTR)
-				continue;
-			conn_close(c, strerror(errno));
-			return;
-		}
-		while ((tx = c->tx_head) && n > 0) {
-			uint32_t left = tx->hdr_len + tx->data_len + tx->trail_len - tx->done;
-
-			if ((size_t)n < left) {
-				tx->done += (uint32_t)n;
-				break;
-			}
-			n -= left;
-			c->tx_head = tx->next;
-			if (!c->tx_head)
-				c->tx_tail = NULL;
-			tx_release(c, tx);
-		}
+	if (c->phase == CONN_CLOSING)
+		return;
+	err = tcp_flush(&c->tcp);
+	if (err && err != -EAGAIN) {
+		conn_close(c, strerror(-err));
+		return;
 	}
-	if (c->tx_blocked && !c->tx_head) {
-		c->tx_blocked = false;
+	if (c->tx_blocked != (err == -EAGAIN)) {
+		c->tx_blocked = err == -EAGAIN;
 		sched_fd_mod(c->tgt->sched, &c->sfd, conn_events(c));
 	}
-	if (c->phase == CONN_LOGOUT && !c->tx_head)
+	if (c->phase == CONN_LOGOUT && !err)
 		conn_close(c, "logged out");
 }
 
@@ -255,93 +195,46 @@ static void conn_flush_ev(struct sched_event *ev)
 /*
  * Queue a PDU. @data (@len bytes) must stay valid until sent: it is
  * @owned (freed then) or belongs to @task (whose send count holds it).
- * Writes are batched: one writev per scheduler pass for all queued PDUs.
+ * Writes are batched: one sendmsg per scheduler pass for all queued PDUs.
  */
 void conn_send(struct conn *c, struct pdu_bhs *bhs, const void *data, uint32_t len, void *owned,
 	       struct task *task)
 {
-	struct txpdu *tx;
-	uint32_t pad = PDU_PAD4(len) - len;
-
 	if (c->phase == CONN_CLOSING) {
 		free(owned);
 		return;
 	}
-	tx = calloc(1, sizeof(*tx));
-	if (!tx) {
-		free(owned);
+	if (task)
+		task->sending++;
+	if (tcp_send(&c->tcp, bhs, data, len, owned, task)) {
 		conn_close(c, "out of memory");
 		return;
 	}
-	bhs->data_len = len;
-	pdu_bhs_encode(bhs, tx->hdr, PDU_BHS_LEN);
-	tx->hdr_len = PDU_BHS_LEN;
-	if (c->digests & PDU_HDIGEST) {
-		digest_store(tx->hdr + PDU_BHS_LEN, digest_crc32c(tx->hdr, PDU_BHS_LEN));
-		tx->hdr_len += PDU_DIGEST_LEN;
-	}
-	tx->data = data;
-	tx->data_len = len;
-	tx->trail_len = pad;
-	if (len && (c->digests & PDU_DDIGEST)) {
-		struct digest_ctx d;
-
-		digest_begin(&d);
-		digest_update(&d, data, len);
-		digest_update_pad(&d, len);
-		digest_store(tx->trail + pad, digest_final(&d));
-		tx->trail_len += PDU_DIGEST_LEN;
-	}
-	tx->owned = owned;
-	tx->task = task;
-	if (task)
-		task->sending++;
-	if (c->tx_tail)
-		c->tx_tail->next = tx;
-	else
-		c->tx_head = tx;
-	c->tx_tail = tx;
 	if (!c->tx_blocked)
 		sched_schedule(c->tgt->sched, &c->tx_ev);
 }
 
 /* Receive */
 
-static bool digests_ok(struct conn *c, const struct pdu *p)
+/* RFC 7143 §7.8: a data digest error discards the PDU; answer with a
+ * Reject ("Data Digest Error"), the initiator retries or gives up. */
+static void conn_data_digest_error(struct conn *c, const struct pdu *p)
 {
-	struct pdu_bhs *bhs = (struct pdu_bhs *)&p->bhs;
+	struct pdu_bhs rej = {.opcode = PDU_OP_REJECT, .final = true};
+	uint8_t *hdr = malloc(PDU_BHS_LEN);
 
-	if (p->hdigest_off &&
-	    digest_crc32c(c->rx, p->hdigest_off) != digest_load(c->rx + p->hdigest_off)) {
-		/* RFC 7143 §7.8: without a trusted header the stream is lost. */
-		conn_close(c, "header digest error");
-		return false;
-	}
-	if (p->ddigest_off && digest_crc32c(c->rx + p->data_off, p->ddigest_off - p->data_off) !=
-				      digest_load(c->rx + p->ddigest_off)) {
-		struct pdu_bhs rej = {.opcode = PDU_OP_REJECT, .final = true};
-		uint8_t *hdr = malloc(PDU_BHS_LEN);
-
-		/* RFC 7143 §7.8: discard the PDU, Reject with "Data Digest
-		 * Error"; the initiator retries or gives up the command. */
-		log_warn("connection %s: data digest error in %s", c->peer,
-			 pdu_op_name(bhs->opcode));
-		if (hdr) {
-			memcpy(hdr, c->rx, PDU_BHS_LEN);
-			rej.itt = PDU_RSVD_TAG;
-			rej.reject.reason = 0x02;
-			session_fill_sn(c, &rej);
-			conn_send(c, &rej, hdr, PDU_BHS_LEN, hdr, NULL);
-		}
-		return false;
-	}
-	return true;
+	log_warn("connection %s: data digest error in %s", c->peer, pdu_op_name(p->bhs.opcode));
+	if (!hdr)
+		return;
+	memcpy(hdr, p->data - p->data_off, PDU_BHS_LEN);
+	rej.itt = PDU_RSVD_TAG;
+	rej.reject.reason = 0x02;
+	session_fill_sn(c, &rej);
+	conn_send(c, &rej, hdr, PDU_BHS_LEN, hdr, NULL);
 }
 
 static void conn_dispatch(struct conn *c, const struct pdu *p)
 {
-	if (!digests_ok(c, p))
-		return;
 	switch (c->phase) {
 	case CONN_LOGIN:
 		login_handle(c, p);
@@ -350,102 +243,73 @@ static void conn_dispatch(struct conn *c, const struct pdu *p)
 	case CONN_LOGOUT:
 		session_handle(c, p);
 		break;
-	case CONN_CLOSING:
+	default:
 		break;
 	}
 }
 
-/* Read toward @want bytes in the receive buffer. Returns 1 when there,
- * 0 when the socket has no more now, -1 when the connection closed. */
-static int rx_fill(struct conn *c, uint32_t want)
+static const char *rx_error(const struct conn *c, int err, char *buf, size_t len)
 {
-	ssize_t n;
-
-	while (c->rx_len < want) {
-		n = read(c->fd, c->rx + c->rx_len, want - c->rx_len);
-		if (n > 0) {
-			c->rx_len += (uint32_t)n;
-			continue;
-		}
-		if (n == 0) {
-			conn_close(c, c->phase == CONN_LOGIN
-					      ? "closed by the initiator during login"
-					      : "closed by the initiator");
-			return -1;
-		}
-		if (errno == EAGAIN || errno == EWOULDBLOCK)
-			return 0;
-		if (errno == EINTR)
-			continue;
-		conn_close(c, strerror(errno));
-		return -1;
+	switch (err) {
+	case -ECONNRESET:
+		return c->phase == CONN_LOGIN ? "closed by the initiator during login"
+					      : "closed by the initiator";
+	case -EBADMSG:
+		return "header digest error";
+	case -ENOMEM:
+		return "out of memory";
+	case -EPROTO:
+	case -E2BIG:
+	case -EMSGSIZE:
+	case -EOVERFLOW:
+	case -ENODATA:
+		snprintf(buf, len, "bad PDU (%s)", strerror(-err));
+		return buf;
 	}
-	return 1;
+	return strerror(-err);
 }
 
-static uint32_t conn_rx_limit(const struct conn *c)
+/* Handle up to a budget of PDUs; what is left in the buffer after it is
+ * handled from an event, since no readiness will come for it. */
+static void conn_rx(struct conn *c)
 {
-	return c->phase == CONN_LOGIN ? LOGIN_MAX_DSL : c->max_recv_dsl;
-}
-
-/* One PDU, if the socket has all of it. Returns 1 (handled), 0 (wait), -1. */
-static int conn_rx_one(struct conn *c)
-{
-	unsigned int flags = c->digests;
-	uint32_t hdr = PDU_BHS_LEN + ((flags & PDU_HDIGEST) ? PDU_DIGEST_LEN : 0);
+	char why[64];
 	struct pdu p;
-	int ret, total;
+	int i, ret;
 
-	ret = rx_fill(c, hdr);
-	if (ret <= 0)
-		return ret;
-	total = pdu_total_len(c->rx, c->rx_len, flags, conn_rx_limit(c));
-	if (total < 0) {
-		char why[96];
-
-		snprintf(why, sizeof(why), "bad PDU header (%s, opcode 0x%02x, %u data bytes)",
-			 strerror(-total), c->rx[0] & 0x3f,
-			 (unsigned int)c->rx[5] << 16 | (unsigned int)c->rx[6] << 8 | c->rx[7]);
-		conn_close(c, why);
-		return -1;
-	}
-	if ((uint32_t)total > c->rx_cap) {
-		uint8_t *nrx = realloc(c->rx, (size_t)total);
-
-		if (!nrx) {
-			conn_close(c, "out of memory");
-			return -1;
+	for (i = 0; i < CONN_RX_BUDGET; i++) {
+		if (c->phase == CONN_CLOSING || c->tgt->stopping)
+			return;
+		ret = tcp_recv(&c->tcp, &p);
+		if (ret == 0)
+			return;
+		if (ret < 0 && ret != -EILSEQ) {
+			conn_close(c, rx_error(c, ret, why, sizeof(why)));
+			return;
 		}
-		c->rx = nrx;
-		c->rx_cap = (uint32_t)total;
+		c->last_rx_ns = sched_now(c->tgt->sched);
+		if (ret == -EILSEQ)
+			conn_data_digest_error(c, &p);
+		else
+			conn_dispatch(c, &p);
 	}
-	ret = rx_fill(c, (uint32_t)total);
-	if (ret <= 0)
-		return ret;
-	ret = pdu_parse(c->rx, c->rx_len, flags, conn_rx_limit(c), &p);
-	c->rx_len = 0;
-	if (ret < 0) {
-		conn_close(c, "malformed PDU");
-		return -1;
-	}
-	c->last_rx_ns = sched_now(c->tgt->sched);
-	conn_dispatch(c, &p);
-	return c->phase == CONN_CLOSING ? -1 : 1;
+	if (c->phase != CONN_CLOSING && tcp_rx_pending(&c->tcp))
+		sched_schedule(c->tgt->sched, &c->rx_ev);
+}
+
+static void conn_rx_ev(struct sched_event *ev)
+{
+	conn_rx(conn_of(ev, rx_ev));
 }
 
 static void conn_readable(struct sched_fd *sfd, uint32_t events)
 {
 	struct conn *c = conn_of(sfd, sfd);
-	int i;
 
 	if (events & EPOLLOUT)
 		conn_flush(c);
-	if (c->phase == CONN_CLOSING || c->tgt->stopping ||
-	    !(events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
-		return;
-	for (i = 0; i < CONN_RX_BUDGET; i++)
-		if (conn_rx_one(c) <= 0)
-			return;
+	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+		conn_rx(c);
 }
 
 /* A NOP-In that asks for an answer (RFC 7143 §11.19: TTT not reserved). */
@@ -499,9 +363,9 @@ void conn_enter_ffp(struct conn *c)
 	const struct text_params *r = &c->neg.result;
 
 	c->phase = CONN_FFP;
-	c->digests = (r->header_digest == TEXT_DIGEST_CRC32C ? PDU_HDIGEST : 0) |
-		     (r->data_digest == TEXT_DIGEST_CRC32C ? PDU_DDIGEST : 0);
-	c->max_recv_dsl = c->neg.local.max_recv_dsl;
+	c->tcp.digests = (r->header_digest == TEXT_DIGEST_CRC32C ? PDU_HDIGEST : 0) |
+			 (r->data_digest == TEXT_DIGEST_CRC32C ? PDU_DDIGEST : 0);
+	c->tcp.max_recv_dsl = c->neg.local.max_recv_dsl;
 	c->max_send_dsl = r->max_recv_dsl;
 	sched_timer_arm(c->tgt->sched, &c->timer, sched_now(c->tgt->sched) + NS);
 }

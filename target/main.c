@@ -305,7 +305,7 @@ static void tgt_drain(struct tgt *t)
 		conn_quiesce(c);
 	while (t->conns && sched_now(t->sched) < deadline) {
 		for (c = t->conns; c; c = c->next)
-			if (c->phase != CONN_CLOSING && !c->nexec && !c->tx_head)
+			if (c->phase != CONN_CLOSING && !c->nexec && !tcp_tx_pending(&c->tcp))
 				conn_close(c, "target stopping");
 		if (drain_once(t))
 			break;

@@ -18,6 +18,7 @@
 #include <sys/uio.h>
 
 #include "common/sched.h"
+#include "common/xport/tcp.h"
 #include "pdu.h"
 #include "text.h"
 #include "scsi.h"
@@ -53,20 +54,6 @@ struct tgt {
 	uint16_t next_tsih;
 	uint64_t next_nexus;
 	bool stopping;
-};
-
-/* A PDU waiting to be sent: header (+ digest) then data (+ pad + digest). */
-struct txpdu {
-	struct txpdu *next;
-	uint8_t hdr[PDU_BHS_LEN + PDU_DIGEST_LEN];
-	uint32_t hdr_len;
-	const uint8_t *data;
-	uint32_t data_len;
-	uint8_t trail[3 + PDU_DIGEST_LEN]; /* padding, then data digest */
-	uint32_t trail_len;
-	void *owned;	   /* freed once sent */
-	struct task *task; /* released once sent, if set */
-	uint32_t done;	   /* bytes already written */
 };
 
 enum task_state {
@@ -125,6 +112,7 @@ enum conn_phase {
 	CONN_FFP,
 	CONN_LOGOUT,
 	CONN_CLOSING,
+	CONN_GONE, /* being freed */
 };
 
 struct conn {
@@ -138,17 +126,12 @@ struct conn {
 	enum conn_phase phase;
 	uint16_t cid;
 	uint32_t stat_sn, exp_stat_sn;
-	unsigned int digests;  /* PDU_HDIGEST | PDU_DDIGEST */
-	uint32_t max_recv_dsl; /* ours: the most the initiator may send us */
 	uint32_t max_send_dsl; /* the initiator's: the most we may send */
 	struct text_neg neg;
-	struct login *login; /* login phase state; NULL afterwards */
-	/* receive */
-	uint8_t *rx;
-	uint32_t rx_cap, rx_len, rx_need;
-	/* send */
-	struct txpdu *tx_head, *tx_tail;
+	struct login *login;   /* login phase state; NULL afterwards */
+	struct tcp_stream tcp; /* framing, digests, the send queue */
 	bool tx_blocked;
+	struct sched_event rx_ev; /* go on reading after a budget */
 	struct task *tasks;
 	unsigned int nexec; /* tasks in the SCSI layer: they hold the conn */
 	uint32_t next_ttt;
