@@ -35,6 +35,7 @@ enum { STAGE_SECURITY = 0, STAGE_OPERATIONAL = 1, STAGE_FFP = 3 };
 
 struct login {
 	bool started;
+	bool seen; /* a Login Request arrived: isid, tsih, stage are set */
 	uint8_t isid[6];
 	uint16_t tsih;
 	uint16_t cid;
@@ -146,12 +147,6 @@ static uint16_t login_first(struct conn *c, const struct pdu_bhs *req, const str
 		*why = "unsupported iSCSI version";
 		return LS_UNSUPPORTED_VERSION;
 	}
-	memcpy(l->isid, req->login.isid, sizeof(l->isid));
-	l->tsih = req->login.tsih;
-	l->cid = req->login.cid;
-	c->cid = l->cid;
-	c->stat_sn = req->exp_stat_sn;
-	l->cmd_sn = req->cmd_sn;
 	if (!key_value(keys, "InitiatorName", &v, &len) || !len || len > TEXT_NAME_MAX) {
 		*why = "no InitiatorName in the first Login Request";
 		return LS_MISSING_PARAMETER;
@@ -181,15 +176,17 @@ static uint16_t login_first(struct conn *c, const struct pdu_bhs *req, const str
 }
 
 /* Gather a key list continued over several PDUs (C bit, RFC 7143 §6.3).
- * Returns the whole list once complete, or NULL (waiting, or failed). */
+ * Returns the whole list once complete (an empty one for a request with
+ * no data, RFC 7143 §6.3.3), or NULL (waiting, or failed). */
 static const uint8_t *login_gather(struct conn *c, const struct pdu *p, uint32_t *len)
 {
+	static const uint8_t empty[1];
 	struct login *l = c->login;
 	uint8_t *nk;
 
 	if (!p->bhs.login.cont && !l->keys) {
 		*len = p->bhs.data_len;
-		return p->data;
+		return p->data ? p->data : empty;
 	}
 	if (l->keys_len + p->bhs.data_len > LOGIN_KEYS_MAX) {
 		login_fail(c, &p->bhs, LS_OUT_OF_RESOURCES, "key list too long");
@@ -200,7 +197,8 @@ static const uint8_t *login_gather(struct conn *c, const struct pdu *p, uint32_t
 		login_fail(c, &p->bhs, LS_OUT_OF_RESOURCES, "out of memory");
 		return NULL;
 	}
-	memcpy(nk + l->keys_len, p->data, p->bhs.data_len);
+	if (p->bhs.data_len)
+		memcpy(nk + l->keys_len, p->data, p->bhs.data_len);
 	l->keys = nk;
 	l->keys_len += p->bhs.data_len;
 	if (p->bhs.login.cont) {
@@ -255,14 +253,42 @@ static void login_complete(struct conn *c, const struct pdu_bhs *req, uint8_t *r
 	login_free(c);
 }
 
+/*
+ * RFC 7143 §6.3: a request is in the security or the operational stage,
+ * the one the login is in (only an exchange with T=1 moves it on), and
+ * asks for a later stage; §11.12.2: C=1 only with T=0.
+ */
 static bool login_stage_ok(const struct login *l, const struct pdu_bhs *req)
 {
 	uint8_t csg = req->login.csg, nsg = req->login.nsg;
 
-	if (csg == 2 || csg < l->stage)
+	if (csg != STAGE_SECURITY && csg != STAGE_OPERATIONAL)
 		return false;
-	if (req->login.transit && (nsg == 2 || nsg <= csg))
+	if (csg != l->stage)
 		return false;
+	if (req->login.transit && (req->login.cont || nsg == 2 || nsg <= csg))
+		return false;
+	return true;
+}
+
+/* The first Login Request names the session and starts the numbering
+ * (RFC 7143 §11.12.5-8, §11.13.4); the others of the login carry the same
+ * ISID and TSIH (§11.12.6). */
+static bool login_same_session(struct conn *c, const struct pdu_bhs *req)
+{
+	struct login *l = c->login;
+
+	if (l->seen)
+		return !memcmp(l->isid, req->login.isid, sizeof(l->isid)) &&
+		       l->tsih == req->login.tsih;
+	l->seen = true;
+	l->stage = req->login.csg;
+	memcpy(l->isid, req->login.isid, sizeof(l->isid));
+	l->tsih = req->login.tsih;
+	l->cid = req->login.cid;
+	c->cid = l->cid;
+	c->stat_sn = req->exp_stat_sn;
+	l->cmd_sn = req->cmd_sn;
 	return true;
 }
 
@@ -317,7 +343,9 @@ static uint16_t login_chap(struct conn *c, const struct text_list *keys, struct 
 		err = chap_target_challenge(&l->chap, keys, out);
 		if (err == -ENOTSUP)
 			text_append(out, "CHAP_A", "Reject");
-	} else if (text_list_find(keys, "CHAP_R")) {
+	} else if (text_list_find(keys, "CHAP_R") || l->chap.state == CHAP_S_SENT) {
+		/* RFC 7143 §12.1.3: the initiator MUST continue with CHAP_N
+		 * and CHAP_R (-ENOENT without them). */
 		err = chap_target_verify(&l->chap, keys, out);
 		if (!err)
 			l->authenticated = true;
@@ -403,6 +431,10 @@ void login_handle(struct conn *c, const struct pdu *p)
 	}
 	if (req->opcode != PDU_OP_LOGIN_REQ) {
 		login_fail(c, req, LS_INVALID_DURING_LOGIN, pdu_op_name(req->opcode));
+		return;
+	}
+	if (!login_same_session(c, req)) {
+		login_fail(c, req, LS_INITIATOR_ERROR, "ISID or TSIH changed during login");
 		return;
 	}
 	if (!login_stage_ok(c->login, req)) {
