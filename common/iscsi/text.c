@@ -947,6 +947,30 @@ static int answer(struct text_neg *n, const struct text_key *k, const struct tex
 	return answer_list(n, k, p, out);
 }
 
+/*
+ * The peer declares again, with the same value, a name or type it
+ * declared before in this login. RFC 7143 §6.2 says to reject that, but
+ * libiscsi (1.19) repeats InitiatorName and SessionType in the
+ * operational stage after a security stage that agreed AuthMethod=None,
+ * and tgt and LIO take it: a repeat that changes nothing is ignored.
+ */
+static bool same_declaration(const struct text_neg *n, const struct text_key *k,
+			     const struct text_pair *p)
+{
+	const char *cur = (const char *)&n->result + k->off;
+	int i;
+
+	if (!k->size || n->stage == TEXT_STAGE_FFP)
+		return false;
+	if (k->type == TEXT_T_DECL_STR)
+		return strnlen(cur, k->size) == p->value_len &&
+		       !memcmp(cur, p->value, p->value_len);
+	if (k->type != TEXT_T_DECL_ENUM)
+		return false;
+	i = value_index(k, p->value, p->value_len);
+	return i >= 0 && get_u32(&n->result, k) == 1u << i;
+}
+
 static int respond_pair(struct text_neg *n, const struct text_pair *p, struct text_buf *out)
 {
 	const struct text_key *k = text_key_find(p->key, p->key_len);
@@ -964,6 +988,8 @@ static int respond_pair(struct text_neg *n, const struct text_pair *p, struct te
 	if (k->type == TEXT_T_PASS || ((k->flags & TEXT_F_REPEAT) && n->stage == TEXT_STAGE_FFP))
 		return 0;
 	/* RFC 7143 §6.3, §6.4: no key negotiated or declared twice */
+	if ((n->recvd & bit) && is_decl(k) && same_declaration(n, k, p))
+		return 0;
 	if ((n->recvd & bit) || (!is_decl(k) && (n->sent & bit)))
 		return -EPROTO;
 	n->recvd |= bit;

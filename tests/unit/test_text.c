@@ -835,6 +835,28 @@ START_TEST(respond_no_renegotiation)
 }
 END_TEST
 
+/* The same declaration again (libiscsi repeats InitiatorName and
+ * SessionType in the operational stage) is ignored; a changed one is
+ * still a protocol error. */
+START_TEST(respond_same_declaration)
+{
+	struct text_neg n;
+	struct text_list a;
+
+	text_neg_init(&n, TEXT_ROLE_TARGET, true);
+	ck_assert_int_eq(
+		exchange(&n, &a, "InitiatorName=iqn.2026-11.x:a", "SessionType=Discovery", NULL),
+		0);
+	text_neg_stage(&n, TEXT_STAGE_OPERATIONAL);
+	ck_assert_int_eq(
+		exchange(&n, &a, "InitiatorName=iqn.2026-11.x:a", "SessionType=Discovery", NULL),
+		0);
+	ck_assert_uint_eq(a.count, 0);
+	assert_eproto(&n, "InitiatorName=iqn.2026-11.x:b", NULL);
+	assert_eproto(&n, "SessionType=Normal", NULL);
+}
+END_TEST
+
 /* RFC 7143 §6.2: FirstBurstLength <= MaxBurstLength; §13.19. */
 START_TEST(respond_integrity)
 {
@@ -1280,6 +1302,7 @@ static Suite *text_suite(void)
 	tcase_add_test(neg, rule_declarative);
 	tcase_add_test(neg, respond_protocol_errors);
 	tcase_add_test(neg, respond_no_renegotiation);
+	tcase_add_test(neg, respond_same_declaration);
 	tcase_add_test(neg, respond_integrity);
 	tcase_add_test(neg, respond_rdma);
 	tcase_add_test(neg, respond_pass_through);
