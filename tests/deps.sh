@@ -15,6 +15,7 @@ pkgs=(
   libiscsi-dev                        # integration: iscsi_load (async API)
   tgt                                 # interop peer: the initiator against tgt
   groff-base                          # man page lint
+  fio e2fsprogs iproute2 procps       # integration: iser-mount (mount_*.sh)
 )
 
 missing=()

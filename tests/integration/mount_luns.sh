@@ -1,0 +1,234 @@
+#!/bin/bash
+# One mount, several LUNs, and every way a mount can be refused.
+#
+# A target with three LUNs (64, 32 and 16 MiB, the last read-only) mounted
+# whole: each LUN is a file of its capacity, and a write to one lands in
+# that LUN's backing file only; the read-only LUN reads but refuses a write
+# with EROFS, and so does every LUN under -o ro; a URL with a LUN mounts
+# that LUN alone. A second target requires CHAP: the right secret mounts
+# (from the URL and from -o chap_file), a wrong one or none does not.
+# Then the refusals: a wrong target name, a LUN that does not exist, a
+# port where no target listens, a mount point that is not empty, a bad
+# URL. Each must exit non-zero with one line on stderr naming the cause,
+# and leave nothing mounted. Lastly, without -f iser-mount goes to the
+# background once mounted, and leaves with fusermount3 -u.
+# Against iser-target and against tgt (whose LUN 0 is its controller: the
+# disks are LUNs 1 to 3 there).
+#
+# usage: mount_luns.sh ISER-TARGET ISER-MOUNT
+set -u
+tbin=$1
+mbin=$2
+# shellcheck source-path=SCRIPTDIR source=mount_lib.sh
+. "$(dirname "$0")/mount_lib.sh"
+ml_init luns
+
+readonly CHAP_USER=alice CHAP_SECRET=averylongsecret1
+
+# refused NAME REGEX URL MNT [OPTIONS]: iser-mount, as a user runs it (no
+# -f), must fail: exit non-zero, one line on stderr matching REGEX
+# (case-insensitive), MNT not a mount point. MNT is the caller's to make.
+refused() {
+  local name=$1 re=$2 u=$3 m=$4 o=${5:-} rc n
+  timeout -k 5 30 "$mbin" ${o:+-o "$o"} "$u" "$m" >"$dir/refused.out" 2>"$dir/refused.err"
+  rc=$?
+  n=$(grep -c . "$dir/refused.err")
+  if [ $rc -eq 0 ]; then
+    not_ok "$name: iser-mount succeeded"
+    ml_mnts+=("$m")
+    fusermount3 -u "$m"
+    ml_kill_daemon "$m"
+  elif [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
+    not_ok "$name: iser-mount still running after 30 s"
+  elif [ "$n" -ne 1 ]; then
+    not_ok "$name: exit $rc, but $n lines on stderr:"
+    sed 's/^/#   /' "$dir/refused.err"
+  elif ! grep -qiE "$re" "$dir/refused.err"; then
+    not_ok "$name: exit $rc, but stderr does not say /$re/: $(cat "$dir/refused.err")"
+  elif mountpoint -q "$m"; then
+    not_ok "$name: exit $rc, yet $m is mounted"
+  else
+    ok "$name: exit $rc: $(cat "$dir/refused.err")"
+  fi
+}
+
+# write_lands KIND M I: 1 MiB of new data written at 1 MiB into LUN I's
+# file is in LUN I's backing file, and the other LUNs did not change.
+write_lands() {
+  local k=$1 m=$2 i=$3 j f=$2/lun${lun[$1,$3]} ok=1
+  head -c 1M /dev/urandom >"$dir/chunk"
+  for j in 0 1 2; do cp "${back[$k,$j]}" "$dir/before-$j"; done
+  if ! dd if="$dir/chunk" of="$f" bs=1M seek=1 conv=notrunc,nocreat oflag=direct \
+    status=none 2>"$dir/dd.err"; then
+    not_ok "$k: writing $f: $(cat "$dir/dd.err")"
+    return
+  fi
+  cmp -s -n 1048576 -i 1048576:0 "${back[$k,$i]}" "$dir/chunk" || ok=0
+  for j in 0 1 2; do
+    [ "$j" = "$i" ] || cmp -s "${back[$k,$j]}" "$dir/before-$j" || ok=0
+  done
+  if [ $ok = 1 ]; then
+    ok "$k: a write to lun${lun[$k,$i]} lands in its backing file, and only there"
+  else
+    not_ok "$k: a write to lun${lun[$k,$i]} is not where it belongs"
+  fi
+}
+
+# refuses_write NAME FILE: opening FILE for writing fails with EROFS.
+refuses_write() {
+  if dd if=/dev/zero of="$2" bs=4k count=1 conv=notrunc,nocreat status=none \
+    2>"$dir/dd.err"; then
+    not_ok "$1: a write to $2 succeeded"
+  elif grep -q 'Read-only file system' "$dir/dd.err"; then
+    ok "$1: a write is refused: $(sed 's/^dd: //' "$dir/dd.err")"
+  else
+    not_ok "$1: a write failed, but not with EROFS: $(cat "$dir/dd.err")"
+  fi
+}
+
+whole_target() { # KIND
+  local k=$1 m=$dir/all-$1 i f want sizes=(64 32 16)
+  ml_mount "$m" "${url[$k]}" || {
+    not_ok "$k: mount of the whole target"
+    return
+  }
+  for i in 0 1 2; do
+    f=$m/lun${lun[$k,$i]}
+    want=$((sizes[i] << 20))
+    if [ "$(stat -c %s "$f" 2>/dev/null)" = $want ]; then
+      ok "$k: $f, ${sizes[i]} MiB"
+    else
+      not_ok "$k: $f: size $(stat -c %s "$f" 2>&1), want $want"
+    fi
+  done
+  write_lands "$k" "$m" 0
+  write_lands "$k" "$m" 1
+  refuses_write "$k: read-only lun${lun[$k,2]}" "$m/lun${lun[$k,2]}"
+  if ml_same "$m/lun${lun[$k,2]}" "${back[$k,2]}" >/dev/null; then
+    ok "$k: read-only lun${lun[$k,2]} reads as its backing file"
+  else
+    not_ok "$k: read-only lun${lun[$k,2]} does not read as its backing file"
+  fi
+  ml_unmount "$m" fusermount || not_ok "$k: fusermount3 -u: iser-mount exited $?"
+}
+
+one_lun() { # KIND
+  local k=$1 m=$dir/one-$1 names
+  ml_mount "$m" "${url[$k]}/${lun[$k,1]}" || {
+    not_ok "$k: mount of LUN ${lun[$k,1]}"
+    return
+  }
+  # dot files (the statistics) are not LUNs
+  names=$(find "$m" -mindepth 1 -maxdepth 1 -name 'lun*' -printf '%f ')
+  if [ "$names" = "lun${lun[$k,1]} " ]; then
+    ok "$k: a URL with LUN ${lun[$k,1]} shows $names"
+  else
+    not_ok "$k: a URL with LUN ${lun[$k,1]} shows: $names"
+  fi
+  ml_unmount "$m" term || not_ok "$k: SIGTERM: iser-mount exited $?"
+  ml_mount "$m" "${url[$k]}/${lun[$k,0]}" ro || {
+    not_ok "$k: mount -o ro"
+    return
+  }
+  refuses_write "$k: -o ro" "$m/lun${lun[$k,0]}"
+  if cmp -s -n 4096 "$m/lun${lun[$k,0]}" "${back[$k,0]}"; then
+    ok "$k: -o ro reads"
+  else
+    not_ok "$k: -o ro: the LUN does not read as its backing file"
+  fi
+  ml_unmount "$m" term || not_ok "$k: SIGTERM: iser-mount exited $?"
+}
+
+chap() { # KIND
+  local k=$1 c=$1-chap m=$dir/chap-$1 u
+  u=${url[$c]#iscsi://}
+  if ml_mount "$m" "iscsi://$CHAP_USER%$CHAP_SECRET@$u/${lun[$c,0]}" &&
+    cmp -s -n 65536 "$m/lun${lun[$c,0]}" "${back[$c,0]}"; then
+    ok "$k: CHAP with the right secret in the URL: mounted, reads"
+  else
+    not_ok "$k: CHAP with the right secret in the URL"
+  fi
+  mountpoint -q "$m" && ml_unmount "$m" fusermount
+  printf '# ours\nuser=%s\npassword=%s\n' "$CHAP_USER" "$CHAP_SECRET" >"$dir/chap.conf"
+  chmod 600 "$dir/chap.conf"
+  if ml_mount "$m" "${url[$c]}/${lun[$c,0]}" "chap_file=$dir/chap.conf"; then
+    ok "$k: CHAP with the right secret from -o chap_file: mounted"
+  else
+    not_ok "$k: CHAP with the right secret from -o chap_file"
+  fi
+  mountpoint -q "$m" && ml_unmount "$m" fusermount
+  refused "$k: CHAP, wrong secret" 'auth|chap|secret|password|denied' \
+    "iscsi://$CHAP_USER%wrongsecret12@$u/${lun[$c,0]}" "$m"
+  refused "$k: CHAP required, none given" 'auth|chap|secret|password|denied' \
+    "${url[$c]}/${lun[$c,0]}" "$m"
+}
+
+errors() { # KIND
+  local k=$1 m=$dir/err-$1
+  mkdir -p "$m"
+  refused "$k: wrong target name" 'target|not found|no such|unknown' \
+    "iscsi://127.0.0.1:${t_port[$k]}/$iqn_base:no-such-target/${lun[$k,0]}" "$m"
+  refused "$k: no such LUN" 'lun' "${url[$k]}/77" "$m"
+}
+
+# Errors before any login: the same whatever the target.
+local_errors() {
+  local m=$dir/err p
+  p=$(ml_port)
+  mkdir -p "$m"
+  refused "no target listening on the port" 'refused|connect|unreachable' \
+    "iscsi://127.0.0.1:$p/$iqn_base:x/0" "$m"
+  refused "nothing listening on another loopback address" 'refused|connect|unreachable' \
+    "iscsi://127.0.0.2:$p/$iqn_base:x/0" "$m"
+  refused "not an iSCSI URL" 'scheme|url' "http://127.0.0.1/$iqn_base:x/0" "$m"
+  mkdir -p "$dir/full"
+  echo keep >"$dir/full/somefile"
+  refused "mount point not empty" 'empty' "${url[iser]}/0" "$dir/full"
+  if [ "$(cat "$dir/full/somefile" 2>/dev/null)" = keep ]; then
+    ok "the non-empty mount point kept its file"
+  else
+    not_ok "the non-empty mount point lost its file"
+  fi
+  refused "mount point missing" 'mount ?point|no such|exist' "${url[iser]}/0" "$dir/none/x"
+}
+
+# Without -f: iser-mount returns once mounted, and its daemon leaves when
+# unmounted. It is not our child: ml_kill_daemon finds it if it stays.
+background() {
+  local m=$dir/bg rc
+  mkdir -p "$m"
+  ml_mnts+=("$m")
+  timeout -k 5 30 "$mbin" "${url[iser]}/0" "$m" >"$dir/bg.out" 2>&1
+  rc=$?
+  if [ $rc -eq 0 ] && mountpoint -q "$m" && [ -f "$m/lun0" ]; then
+    ok "without -f: iser-mount returned 0 with $m mounted"
+  else
+    not_ok "without -f: exit $rc, mounted: $(mountpoint -q "$m" && echo yes || echo no)"
+    sed 's/^/#   /' "$dir/bg.out"
+  fi
+  mountpoint -q "$m" && fusermount3 -u "$m"
+  if ml_daemon_gone "$m" 10; then
+    ok "without -f: the daemon left after fusermount3 -u"
+  else
+    not_ok "without -f: the daemon still runs 10 s after fusermount3 -u"
+    ml_kill_daemon "$m"
+  fi
+}
+
+for k in $kinds; do
+  ml_start "$k" "$k" "$iqn_base:luns-$k" - 64M 32M 16M:ro
+  ml_start "$k-chap" "$k" "$iqn_base:chap-$k" "$CHAP_USER:$CHAP_SECRET" 16M
+  head -c 16M /dev/urandom >"${back[$k,2]}"
+  head -c 16M /dev/urandom >"${back[$k-chap,0]}"
+  whole_target "$k"
+  one_lun "$k"
+  chap "$k"
+  errors "$k"
+  if [ "$k" = iser ]; then
+    local_errors
+    background
+  fi
+  ml_stop "$k"
+  ml_stop "$k-chap"
+done
+ml_done
