@@ -48,13 +48,24 @@ if mountpoint -q "$mnt"; then
 fi
 tpid=
 mpid=
+# Unmount (iser-mount flushes the LUN and logs out), then stop the target.
+# Further Ctrl-Cs are ignored meanwhile: a stop cut in half would leave
+# both running. A mount that does not finish in 30 s (its target gone, so
+# its writes cannot be flushed) gets a second SIGTERM, which skips the wait.
 stop() {
-  trap - INT TERM EXIT
+  trap '' INT TERM
+  trap - EXIT
   echo
   echo "run.sh: stopping"
   if [ -n "$mpid" ]; then
     fusermount3 -u "$mnt" 2>/dev/null || kill -TERM "$mpid" 2>/dev/null || true
+    for _ in $(seq 300); do
+      kill -0 "$mpid" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -TERM "$mpid" 2>/dev/null && sleep 1 && kill -TERM "$mpid" 2>/dev/null
     wait "$mpid" 2>/dev/null || true
+    mountpoint -q "$mnt" && fusermount3 -uz "$mnt"
   fi
   if [ -n "$tpid" ]; then
     kill -TERM "$tpid" 2>/dev/null || true
@@ -65,7 +76,10 @@ stop() {
 trap 'stop; exit 0' INT TERM
 trap stop EXIT
 
-"$build/target/iser-target" --portal "127.0.0.1:$port" --target "$iqn" \
+# Each in a session of its own (setsid): Ctrl-C reaches this script only,
+# which then stops them in order, the mount (it flushes to the target)
+# before the target.
+setsid "$build/target/iser-target" --portal "127.0.0.1:$port" --target "$iqn" \
   --lun "$dir/lun0.img" --size "$size" >"$dir/target.log" 2>&1 &
 tpid=$!
 for _ in $(seq 100); do
@@ -80,7 +94,7 @@ if ! grep -q "listening on 127.0.0.1:$port" "$dir/target.log"; then
 fi
 
 url=iscsi://127.0.0.1:$port/$iqn/0
-"$build/fuse/iser-mount" -f "$url" "$mnt" >"$dir/mount.log" 2>&1 &
+setsid "$build/fuse/iser-mount" -f "$url" "$mnt" >"$dir/mount.log" 2>&1 &
 mpid=$!
 for _ in $(seq 100); do
   [ -e "$mnt/lun0" ] && break
