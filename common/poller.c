@@ -14,6 +14,11 @@ static void poller_rearm(struct poller *p)
 {
 	int err;
 
+	if (p->edge) {
+		/* Drained to EAGAIN: the next byte raises an edge. */
+		p->state = POLLER_ARMED;
+		return;
+	}
 	p->stats.arms++;
 	err = p->ops->arm(p);
 	if (err < 0) {
@@ -109,6 +114,7 @@ void poller_init(struct poller *p, struct sched *s, const struct poller_ops *ops
 	p->weight = weight > 0 ? weight : POLLER_DEFAULT_WEIGHT;
 	p->arm_delay = 0;
 	p->empty_rounds = 0;
+	p->edge = false;
 	p->state = POLLER_DISABLED;
 	p->stats = (struct poller_stats){0};
 	sched_event_init(&p->poll_ev, poller_poll);
@@ -120,14 +126,17 @@ int poller_enable(struct poller *p)
 
 	if (p->state != POLLER_DISABLED)
 		return -EALREADY;
-	err = sched_fd_add(p->sched, &p->notify, p->notify_fd, EPOLLIN, poller_notified);
+	err = sched_fd_add(p->sched, &p->notify, p->notify_fd, EPOLLIN | (p->edge ? EPOLLET : 0),
+			   poller_notified);
 	if (err)
 		return err;
-	p->stats.arms++;
-	err = p->ops->arm(p);
-	if (err < 0) {
-		sched_fd_del(p->sched, &p->notify);
-		return err;
+	if (!p->edge) {
+		p->stats.arms++;
+		err = p->ops->arm(p);
+		if (err < 0) {
+			sched_fd_del(p->sched, &p->notify);
+			return err;
+		}
 	}
 	/* Completions queued before the arm raise no notification. */
 	p->state = POLLER_DRAINING;
@@ -153,6 +162,11 @@ bool poller_enabled(const struct poller *p)
 void poller_set_arm_delay(struct poller *p, unsigned int rounds)
 {
 	p->arm_delay = rounds;
+}
+
+void poller_set_edge(struct poller *p)
+{
+	p->edge = true;
 }
 
 void poller_kick(struct poller *p)

@@ -21,6 +21,14 @@
  *    between the last poll and the re-arm raises no notification; this
  *    drain finds it. If the drain finds work, back to 2.
  *
+ * Edge mode (poller_set_edge()) is for a source that is itself a socket or
+ * a device fd, drained by reading until EAGAIN: its fd is watched with
+ * EPOLLET, so any byte that arrives after poll() saw EAGAIN raises a new
+ * edge. Such a source needs neither arm() nor the drain after it (step 3
+ * becomes "go idle"), which saves an epoll_ctl and a read per idle turn.
+ * Its poll() must then return less than the budget only when it saw
+ * EAGAIN with nothing left over in its own buffers.
+ *
  * Everything runs on the scheduler's thread.
  */
 #ifndef ISERKIT_POLLER_H
@@ -72,6 +80,7 @@ struct poller {
 	int weight;
 	unsigned int arm_delay;
 	unsigned int empty_rounds;
+	bool edge; /* poller_set_edge() */
 	enum poller_state state;
 	struct poller_stats stats;
 };
@@ -105,6 +114,9 @@ bool poller_enabled(const struct poller *p);
 /* Consecutive empty polls before re-arming; 0 re-arms at the first short
  * poll. tgt's iSER "delayed arm". */
 void poller_set_arm_delay(struct poller *p, unsigned int rounds);
+
+/* Edge mode (see above); before poller_enable(). ops->arm is not called. */
+void poller_set_edge(struct poller *p);
 
 /* Schedule a poll now, e.g. when the owner knows completions are queued. */
 void poller_kick(struct poller *p);

@@ -15,6 +15,7 @@
 struct sched {
 	int epfd;
 	bool stop;
+	bool wake;		   /* sched_wake(): the next wait does not block */
 	struct sched_event queue;  /* sentinel of the circular event list */
 	struct sched_timer timers; /* sentinel, sorted by deadline */
 	uint64_t (*clock)(void *arg);
@@ -258,7 +259,7 @@ static int sched_timeout_ms(struct sched *s)
 {
 	uint64_t now, left;
 
-	if (s->queue.next != &s->queue || s->stop)
+	if (s->queue.next != &s->queue || s->stop || s->wake)
 		return 0;
 	if (s->timers.next == &s->timers)
 		return -1;
@@ -278,6 +279,7 @@ int sched_run_once(struct sched *s)
 	sched_fire_timers(s);
 
 	timeout = sched_timeout_ms(s);
+	s->wake = false;
 	if (timeout)
 		s->stats.waits_blocking++;
 	else
@@ -307,6 +309,11 @@ int sched_run(struct sched *s)
 	while (!s->stop && !err)
 		err = sched_run_once(s);
 	return err;
+}
+
+void sched_wake(struct sched *s)
+{
+	s->wake = true;
 }
 
 void sched_stop(struct sched *s)

@@ -117,6 +117,13 @@ int sched_run_once(struct sched *s);
 /* Run iterations until sched_stop(). Returns 0 or the error of sched_run_once. */
 int sched_run(struct sched *s);
 
+/*
+ * Make the loop's next wait non-blocking, once: for a handler that has
+ * finished what a caller looping on sched_run_once() is waiting for, so
+ * that the iteration returns without sleeping until the next event.
+ */
+void sched_wake(struct sched *s);
+
 /* Make sched_run() return after the current iteration. */
 void sched_stop(struct sched *s);
 

@@ -278,8 +278,8 @@ static const struct fuse_lowlevel_ops fs_ops = {
 };
 
 /* The FUSE device as a completion source (poller.h): a request read is a
- * completion; EPOLLIN with EPOLLONESHOT is the notification, re-armed by
- * the poller when it goes idle. */
+ * completion. Edge mode: EPOLLIN|EPOLLET is the notification and every
+ * poll reads until EAGAIN, so going idle needs no re-arm. */
 
 static void dev_ended(struct fs *fs, int res)
 {
@@ -498,6 +498,7 @@ int fs_start(struct fs *fs, void (*on_exit)(void *arg), void *arg)
 	fs->exit_arg = arg;
 	poller_init(&fs->poller, fs->sched, &dev_ops, fuse_session_fd(fs->se),
 		    POLLER_DEFAULT_WEIGHT);
+	poller_set_edge(&fs->poller);
 	err = poller_enable(&fs->poller);
 	if (!err)
 		fs->started = true;

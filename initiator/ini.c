@@ -420,6 +420,7 @@ static void rsp_logout(struct ini_session *sess, const struct pdu *p)
 		return;
 	conn_shut(sess);
 	sess->logout_cb = NULL;
+	sched_wake(sess->sched);
 	if (cb)
 		cb(sess, p->bhs.logout_rsp.response ? -EIO : 0, sess->logout_arg);
 }
@@ -567,6 +568,7 @@ static void logout_finish(struct ini_session *sess, int err)
 
 	conn_shut(sess);
 	sess->logout_cb = NULL;
+	sched_wake(sess->sched);
 	if (cb)
 		cb(sess, err, sess->logout_arg);
 }
@@ -682,6 +684,7 @@ void sess_logged_in(struct ini_session *sess)
 	if (!sess->logged_in_once) {
 		sess->logged_in_once = true;
 		sess->login_cb = NULL;
+		sched_wake(sess->sched); /* for a caller waiting in ini_wait() */
 		if (cb)
 			cb(sess, 0, sess->login_arg);
 	}
@@ -726,6 +729,7 @@ void sess_conn_lost(struct ini_session *sess, int err, const char *why)
 		return;
 	if (!sess->logged_in_once) {
 		sess->login_cb = NULL;
+		sched_wake(sess->sched);
 		if (cb)
 			cb(sess, err, sess->login_arg);
 		return;
@@ -933,6 +937,7 @@ int ini_wait(struct sched *s, const bool *done, unsigned int timeout_ms)
 struct sync_state {
 	bool done;
 	int err;
+	struct sched *sched;
 };
 
 static void sync_login_cb(struct ini_session *sess, int err, void *arg)
@@ -946,7 +951,7 @@ static void sync_login_cb(struct ini_session *sess, int err, void *arg)
 
 int ini_login_sync(struct ini_session *sess)
 {
-	struct sync_state st = {false, 0};
+	struct sync_state st = {false, 0, sess->sched};
 	int err;
 
 	err = ini_session_login(sess, sync_login_cb, &st);
@@ -959,12 +964,15 @@ int ini_login_sync(struct ini_session *sess)
 
 static void sync_cmd_done(struct ini_cmd *cmd)
 {
-	((struct sync_state *)cmd->priv)->done = true;
+	struct sync_state *st = cmd->priv;
+
+	st->done = true;
+	sched_wake(st->sched);
 }
 
 int ini_cmd_sync(struct ini_session *sess, struct ini_cmd *cmd)
 {
-	struct sync_state st = {false, 0};
+	struct sync_state st = {false, 0, sess->sched};
 
 	cmd->done = sync_cmd_done;
 	cmd->priv = &st;

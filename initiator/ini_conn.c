@@ -2,8 +2,8 @@
  * ini_conn: the initiator's iSCSI/TCP connection: a non-blocking connect,
  * PDU framing out of the byte stream (RFC 7143 §11) with digests (§13.1),
  * and a send queue written with one writev per scheduler pass. The socket
- * is a completion source of the budgeted poller (DESIGN §4): its
- * notification is EPOLLIN with EPOLLONESHOT, re-armed by the poller.
+ * is a completion source of the budgeted poller (DESIGN §4) in edge mode:
+ * EPOLLIN|EPOLLET, each poll reads until EAGAIN, no re-arm needed.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -132,9 +132,11 @@ static int conn_poll(struct poller *pl, int budget)
 			login_rsp(sess, &p);
 		else
 			sess_pdu(sess, &p);
-		/* the handler may have closed the connection or ended login */
+		/* The handler may have closed the connection (the poller is
+		 * off then) or ended login: poll again, the socket may hold
+		 * more and its edge is spent (edge mode, poller.h). */
 		if (c->state != state)
-			return n;
+			return budget;
 	}
 	return n;
 }
@@ -168,6 +170,7 @@ static void conn_established(struct ini_session *sess)
 	c->state = CONN_LOGIN;
 	c->last_rx_ns = sched_now(sess->sched);
 	poller_init(&c->poller, sess->sched, &conn_poller_ops, c->fd, POLLER_DEFAULT_WEIGHT);
+	poller_set_edge(&c->poller);
 	err = poller_enable(&c->poller);
 	if (err) {
 		sess_conn_lost(sess, err, "cannot watch the socket");

@@ -134,8 +134,8 @@ int login_start(struct ini_session *sess)
 
 		if (!sess->o.chap_algs || (sess->o.chap_algs & INI_CHAP_SHA256))
 			algs |= CHAP_ALLOW(CHAP_A_SHA256);
-		err = chap_initiator_init(&l->chap, algs, sess->user, sess->secret,
-					  sess->tuser, sess->tsecret);
+		err = chap_initiator_init(&l->chap, algs, sess->user, sess->secret, sess->tuser,
+					  sess->tsecret);
 		if (err) {
 			sess_error(sess, "bad CHAP settings");
 			return err;
@@ -369,6 +369,7 @@ static void disc_finish(struct ini_session *sess, int err)
 	sess->disc_len = 0;
 	cb = sess->disc_cb;
 	sess->disc_cb = NULL;
+	sched_wake(sess->sched); /* for a caller waiting in ini_wait() */
 	if (cb)
 		cb(sess, err, t, n, sess->disc_arg);
 	free(t);

@@ -174,6 +174,32 @@ START_TEST(test_pass_runs_only_earlier_events)
 }
 END_TEST
 
+/* sched_wake(): the next wait does not block, once. */
+START_TEST(test_wake_once)
+{
+	struct sched_stats st;
+	struct sched_fd rfd;
+	int efd;
+
+	efd = eventfd(0, EFD_NONBLOCK);
+	ck_assert_int_ge(efd, 0);
+	ck_assert_int_eq(sched_fd_add(s, &rfd, efd, EPOLLIN, ready_fd_fn), 0);
+	sched_wake(s); /* nothing queued, no fd ready, no timer: would block forever */
+	ck_assert_int_eq(sched_run_once(s), 0);
+	sched_get_stats(s, &st);
+	ck_assert_uint_eq(st.waits_nonblocking, 1);
+	ck_assert_uint_eq(st.waits_blocking, 0);
+	/* once: the next wait blocks (an fd made ready bounds it) */
+	ck_assert_int_eq(eventfd_write(efd, 1), 0);
+	ck_assert_int_eq(sched_run_once(s), 0);
+	sched_get_stats(s, &st);
+	ck_assert_uint_eq(st.waits_nonblocking, 1);
+	ck_assert_uint_eq(st.waits_blocking, 1);
+	ck_assert_int_eq(sched_fd_del(s, &rfd), 0);
+	close(efd);
+}
+END_TEST
+
 START_TEST(test_wait_blocks_only_when_idle)
 {
 	struct counted a;
@@ -457,6 +483,7 @@ static Suite *sched_suite(void)
 	tcase_add_test(tc, test_fd_handler_removes_itself);
 	tcase_add_test(tc, test_fd_errors);
 	tcase_add_test(tc, test_run_until_stop);
+	tcase_add_test(tc, test_wake_once);
 	tcase_add_test(tc, test_real_clock);
 	suite_add_tcase(su, tc);
 	return su;
