@@ -316,9 +316,11 @@ static int dev_poll(struct poller *p, int budget)
 	return n;
 }
 
+/* Edge mode (poller_set_edge()): the poller never arms this source. */
 static int dev_arm(struct poller *p)
 {
-	return sched_fd_mod(p->sched, &p->notify, EPOLLIN | EPOLLONESHOT);
+	(void)p;
+	return -EOPNOTSUPP;
 }
 
 static int dev_ack(struct poller *p)

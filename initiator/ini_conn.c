@@ -141,9 +141,11 @@ static int conn_poll(struct poller *pl, int budget)
 	return n;
 }
 
+/* Edge mode (poller_set_edge()): the poller never arms this source. */
 static int conn_arm(struct poller *pl)
 {
-	return sched_fd_mod(pl->sched, &pl->notify, EPOLLIN | EPOLLONESHOT);
+	(void)pl;
+	return -EOPNOTSUPP;
 }
 
 static int conn_ack(struct poller *pl)
