@@ -1,0 +1,64 @@
+/*
+ * rbuf: data buffers registered once with an RDMA protection domain and
+ * reused, so that the I/O path never registers memory (DESIGN §7, RFC 7145
+ * §1.5: the STag of a buffer is what the peer reads from or writes to).
+ *
+ * A pool hands out buffers in power-of-two size classes, from 4 KiB up to
+ * RBUF_MAX. A buffer freed goes back to its class's free list, still
+ * registered; a class with none free allocates and registers a new one.
+ * So registration happens while the pool grows to the peak in-flight
+ * working set, never in the steady state.
+ *
+ * Everything runs on the thread of the pool's scheduler. The pool must be
+ * destroyed after every buffer is back and before its protection domain.
+ */
+#ifndef ISERKIT_RBUF_H
+#define ISERKIT_RBUF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct rdma_pd;
+struct rdma_mr;
+struct rbuf_pool;
+
+#define RBUF_MIN_SHIFT 12
+#define RBUF_MAX_SHIFT 25
+#define RBUF_MAX (1u << RBUF_MAX_SHIFT) /* 32 MiB: the largest buffer */
+
+struct rbuf {
+	struct rbuf *next; /* on the free list; the holder's to use otherwise */
+	struct rbuf_pool *pool;
+	uint8_t *addr;
+	uint32_t cap; /* bytes at @addr */
+	uint32_t lkey, rkey;
+	struct rdma_mr *mr;
+};
+
+struct rbuf_stats {
+	uint64_t gets, registrations;
+	uint64_t bytes_registered; /* now */
+};
+
+/*
+ * A pool on @pd whose buffers allow RDMA_ACCESS_* @access (LOCAL_WRITE is
+ * always added). Returns 0 or -ENOMEM.
+ */
+int rbuf_pool_create(struct rdma_pd *pd, unsigned int access, struct rbuf_pool **ret);
+
+/* Deregister and free every buffer; NULL allowed. Every buffer must be
+ * back in the pool. */
+void rbuf_pool_destroy(struct rbuf_pool *pool);
+
+/*
+ * A buffer of at least @len (1..RBUF_MAX) bytes. Returns 0, -EINVAL (@len
+ * out of range), -ENOMEM, or the -errno of rdma_mr_create().
+ */
+int rbuf_get(struct rbuf_pool *pool, size_t len, struct rbuf **ret);
+
+/* Give @b (NULL allowed) back to its pool. */
+void rbuf_put(struct rbuf *b);
+
+void rbuf_pool_stats(const struct rbuf_pool *pool, struct rbuf_stats *st);
+
+#endif
