@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/xport/iser.h"
 #include "config.h"
 
 #define ISCSI_PORT 3260
@@ -53,6 +54,7 @@ int config_create(struct config **ret)
 	c->nop_interval = 5;
 	c->nop_timeout = 30;
 	c->login_timeout = 15;
+	c->arm_delay = ISER_ARM_DELAY_DEFAULT;
 	*ret = c;
 	return 0;
 }
@@ -400,6 +402,14 @@ static int parse_fabric(const char *s, enum config_fabric *ret)
 	return 0;
 }
 
+int config_set_fabric(struct config *c, const char *s, char *err, size_t errlen)
+{
+	if (!parse_fabric(s, &c->fabric))
+		return 0;
+	seterr(err, errlen, "bad fabric '%s': expected auto, verbs or soft", s);
+	return -EINVAL;
+}
+
 static int global_key(struct parser *ps, const char *key, const char *value)
 {
 	struct config *c = ps->c;
@@ -421,6 +431,10 @@ static int global_key(struct parser *ps, const char *key, const char *value)
 	if (!strcmp(key, "login-timeout"))
 		return parse_uint(value, 3600, &c->login_timeout) || !c->login_timeout
 			       ? bad_value(ps, key, value, "seconds, 1..3600")
+			       : 0;
+	if (!strcmp(key, "arm-delay"))
+		return parse_uint(value, 1000, &c->arm_delay)
+			       ? bad_value(ps, key, value, "empty polls, 0..1000")
 			       : 0;
 	if (!strcmp(key, "nop-timeout"))
 		return parse_uint(value, 3600, &c->nop_timeout) || !c->nop_timeout

@@ -78,6 +78,7 @@ struct config {
 	unsigned int nop_interval;  /* seconds; 0: no NOP-In pings */
 	unsigned int nop_timeout;   /* seconds without an answer before a drop */
 	unsigned int login_timeout; /* seconds a login may take */
+	unsigned int arm_delay;	    /* iSER: empty CQ polls before re-arming */
 	struct config_target *targets;
 	size_t ntargets;
 };
@@ -101,6 +102,8 @@ int config_load(struct config *c, const char *path, char *err, size_t errlen);
  * @err.
  */
 int config_add_portal(struct config *c, const char *spec, char *err, size_t errlen);
+/* "auto", "verbs" or "soft": the RDMA provider of iSER portals. */
+int config_set_fabric(struct config *c, const char *s, char *err, size_t errlen);
 int config_add_target(struct config *c, const char *iqn, char *err, size_t errlen);
 int config_add_lun(struct config_target *t, unsigned int lun, const char *path, char *err,
 		   size_t errlen);

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/xport/iser.h"
 #include "config.h"
 #include "tgt.h"
 
@@ -53,29 +54,49 @@ static void peer_name(const struct sockaddr *sa, char *buf, size_t len)
 	}
 }
 
-int conn_create(struct tgt *t, int fd, const struct sockaddr *peer, socklen_t peerlen)
+static struct conn *conn_alloc(struct tgt *t)
 {
 	struct conn *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	c->tgt = t;
+	c->fd = -1;
+	c->phase = CONN_LOGIN;
+	c->max_send_dsl = LOGIN_MAX_DSL;
+	sched_event_init(&c->close_ev, conn_free_ev);
+	sched_event_init(&c->tx_ev, conn_flush_ev);
+	sched_event_init(&c->rx_ev, conn_rx_ev);
+	sched_timer_init(&c->timer, conn_timer);
+	return c;
+}
+
+/* Listed, with the login deadline running. */
+static void conn_start(struct conn *c)
+{
+	struct tgt *t = c->tgt;
+
+	c->next = t->conns;
+	t->conns = c;
+	c->last_rx_ns = sched_now(t->sched);
+	sched_timer_arm(t->sched, &c->timer, c->last_rx_ns + t->cfg->login_timeout * NS);
+	log_info("connection from %s%s", c->peer, c->iser ? " (iSER)" : "");
+}
+
+int conn_create(struct tgt *t, int fd, const struct sockaddr *peer, socklen_t peerlen)
+{
+	struct conn *c = conn_alloc(t);
+	struct sockaddr_storage local;
+	socklen_t llen = sizeof(local);
 	int err;
 
 	(void)peerlen;
 	if (!c)
 		return -ENOMEM;
-	c->tgt = t;
 	c->fd = fd;
-	c->phase = CONN_LOGIN;
-	c->max_send_dsl = LOGIN_MAX_DSL;
 	peer_name(peer, c->peer, sizeof(c->peer));
-	{
-		struct sockaddr_storage local;
-		socklen_t llen = sizeof(local);
-
-		if (!getsockname(fd, (struct sockaddr *)&local, &llen))
-			peer_name((struct sockaddr *)&local, c->local, sizeof(c->local));
-	}
-	sched_event_init(&c->close_ev, conn_free_ev);
-	sched_event_init(&c->tx_ev, conn_flush_ev);
-	sched_event_init(&c->rx_ev, conn_rx_ev);
+	if (!getsockname(fd, (struct sockaddr *)&local, &llen))
+		peer_name((struct sockaddr *)&local, c->local, sizeof(c->local));
 	err = tcp_stream_init(&c->tcp, fd, tx_release);
 	if (err) {
 		free(c);
@@ -87,12 +108,20 @@ int conn_create(struct tgt *t, int fd, const struct sockaddr *peer, socklen_t pe
 		free(c);
 		return err;
 	}
-	c->next = t->conns;
-	t->conns = c;
-	c->last_rx_ns = sched_now(t->sched);
-	sched_timer_init(&c->timer, conn_timer);
-	sched_timer_arm(t->sched, &c->timer, c->last_rx_ns + t->cfg->login_timeout * NS);
-	log_info("connection from %s", c->peer);
+	conn_start(c);
+	return 0;
+}
+
+/* An iSER connection: the caller sets c->iser and accepts. */
+int conn_create_iser(struct tgt *t, const char *peer, struct conn **ret)
+{
+	struct conn *c = conn_alloc(t);
+
+	if (!c)
+		return -ENOMEM;
+	snprintf(c->peer, sizeof(c->peer), "%s", peer);
+	conn_start(c);
+	*ret = c;
 	return 0;
 }
 
@@ -111,7 +140,10 @@ static void conn_free_ev(struct sched_event *ev)
 		}
 	}
 	c->phase = CONN_GONE; /* the queue's tasks go with the connection */
-	tcp_stream_fini(&c->tcp);
+	if (c->iser)
+		iser_conn_destroy(c->iser); /* before the buffers it may touch */
+	else
+		tcp_stream_fini(&c->tcp);
 	session_conn_gone(c);
 	sched_cancel(c->tgt->sched, &c->tx_ev);
 	sched_cancel(c->tgt->sched, &c->rx_ev);
@@ -127,9 +159,15 @@ void conn_close(struct conn *c, const char *why)
 		log_info("connection %s closed: %s", c->peer, why);
 	c->phase = CONN_CLOSING;
 	sched_timer_cancel(c->tgt->sched, &c->timer);
-	sched_fd_del(c->tgt->sched, &c->sfd);
-	close(c->fd);
-	c->fd = -1;
+	if (c->fd >= 0) {
+		sched_fd_del(c->tgt->sched, &c->sfd);
+		close(c->fd);
+		c->fd = -1;
+	}
+	/* iSER: outstanding work is flushed, RDMA READs included, and
+	 * their completions release what they hold. */
+	if (c->iser)
+		iser_conn_disconnect(c->iser);
 	sched_schedule(c->tgt->sched, &c->close_ev);
 }
 
@@ -151,7 +189,7 @@ static uint32_t conn_events(const struct conn *c)
 /* The target is stopping: read no more commands from @c. */
 void conn_quiesce(struct conn *c)
 {
-	if (c->phase != CONN_CLOSING)
+	if (c->phase != CONN_CLOSING && !c->iser)
 		sched_fd_mod(c->tgt->sched, &c->sfd, conn_events(c));
 }
 
@@ -206,12 +244,48 @@ void conn_send(struct conn *c, struct pdu_bhs *bhs, const void *data, uint32_t l
 	}
 	if (task)
 		task->sending++;
+	if (c->iser) {
+		/* Copied into a registered send buffer: @owned goes now. */
+		int err = iser_conn_send(c->iser, bhs, NULL, data, len,
+					 task ? (void *)task : (void *)c);
+
+		free(owned);
+		if (err)
+			conn_close(c, strerror(-err));
+		return;
+	}
 	if (tcp_send(&c->tcp, bhs, data, len, owned, task)) {
 		conn_close(c, "out of memory");
 		return;
 	}
 	if (!c->tx_blocked)
 		sched_schedule(c->tgt->sched, &c->tx_ev);
+}
+
+bool conn_tx_pending(const struct conn *c)
+{
+	return c->iser ? iser_conn_tx_pending(c->iser) : tcp_tx_pending(&c->tcp);
+}
+
+/* iSER: a Send or an RDMA READ of @ref's finished: a task's, or the
+ * connection's own PDUs (@ref is @c itself). */
+void conn_iser_done(struct conn *c, void *ref, int err)
+{
+	struct task *task = ref;
+
+	if (ref == c) {
+		/* A Logout or a refused login's response has left. */
+		if (c->phase == CONN_LOGOUT && !err && !iser_conn_tx_pending(c->iser))
+			conn_close(c, "logged out");
+		return;
+	}
+	if (task->rdma_reading) {
+		task_pulled(task, err);
+		return;
+	}
+	task->sending--;
+	if (c->phase != CONN_GONE && !task->sending && task->state == TASK_SENDING)
+		task_put(task);
 }
 
 /* Receive */
@@ -297,6 +371,17 @@ static void conn_rx(struct conn *c)
 		sched_schedule(c->tgt->sched, &c->rx_ev);
 }
 
+/* iSER: a PDU in a Send (the transport checked its framing). */
+void conn_iser_recv(struct conn *c, const struct pdu *p, const struct iser_hdr_ctrl *ctrl)
+{
+	if (c->phase == CONN_CLOSING || c->tgt->stopping)
+		return;
+	c->last_rx_ns = sched_now(c->tgt->sched);
+	c->rx_ctrl = ctrl;
+	conn_dispatch(c, p);
+	c->rx_ctrl = NULL;
+}
+
 static void conn_rx_ev(struct sched_event *ev)
 {
 	conn_rx(conn_of(ev, rx_ev));
@@ -363,6 +448,15 @@ void conn_enter_ffp(struct conn *c)
 	const struct text_params *r = &c->neg.result;
 
 	c->phase = CONN_FFP;
+	if (c->iser) {
+		/* RFC 7145 §6.5: InitiatorRecvDataSegmentLength bounds what we
+		 * send; our send buffers bound it too. */
+		c->max_send_dsl = text_max_send_dsl(&c->neg);
+		if (c->max_send_dsl > ISER_DEFAULT_DSL)
+			c->max_send_dsl = ISER_DEFAULT_DSL;
+		sched_timer_arm(c->tgt->sched, &c->timer, sched_now(c->tgt->sched) + NS);
+		return;
+	}
 	c->tcp.digests = (r->header_digest == TEXT_DIGEST_CRC32C ? PDU_HDIGEST : 0) |
 			 (r->data_digest == TEXT_DIGEST_CRC32C ? PDU_DDIGEST : 0);
 	c->tcp.max_recv_dsl = c->neg.local.max_recv_dsl;
@@ -373,4 +467,35 @@ void conn_enter_ffp(struct conn *c)
 uint32_t conn_default_max_recv_dsl(void)
 {
 	return CONN_MAX_RECV_DSL;
+}
+
+/* SIGUSR1: one line per connection; over iSER with its completion queue's
+ * poller counters (DESIGN §4): notifications per command is the figure of
+ * tgt's 2008 iSER polling patch. */
+void conn_log_stats(struct tgt *t)
+{
+	struct iser_conn_stats is;
+	const struct poller_stats *ps;
+	struct conn *c;
+
+	for (c = t->conns; c; c = c->next) {
+		if (!c->iser) {
+			log_info("stats %s: tcp commands=%llu", c->peer,
+				 (unsigned long long)c->cmds);
+			continue;
+		}
+		ps = &iser_conn_poller(c->iser)->stats;
+		iser_conn_get_stats(c->iser, &is);
+		log_info("stats %s: iser commands=%llu notifications=%llu polls=%llu "
+			 "completions=%llu empty_polls=%llu arms=%llu notifications_per_cmd=%.3f "
+			 "rdma_reads=%llu rdma_writes=%llu sends=%llu recvs=%llu backlogged=%llu",
+			 c->peer, (unsigned long long)c->cmds,
+			 (unsigned long long)ps->notifications, (unsigned long long)ps->polls,
+			 (unsigned long long)ps->completions, (unsigned long long)ps->empty_polls,
+			 (unsigned long long)ps->arms,
+			 c->cmds ? (double)ps->notifications / (double)c->cmds : 0.0,
+			 (unsigned long long)is.rdma_reads, (unsigned long long)is.rdma_writes,
+			 (unsigned long long)is.sends, (unsigned long long)is.recvs,
+			 (unsigned long long)is.backlogged);
+	}
 }

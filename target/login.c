@@ -11,6 +11,7 @@
 
 #include "chap.h"
 #include "common/log.h"
+#include "common/xport/iser.h"
 #include "config.h"
 #include "tgt.h"
 
@@ -123,6 +124,15 @@ static void login_local_params(struct conn *c, const struct config_target *t)
 	p->max_outstanding_r2t = 16;
 	p->initial_r2t = false;
 	p->immediate_data = true;
+	if (c->iser) {
+		/* RFC 7145 §6.3-6.6. InitialR2T=Yes: write data beyond the
+		 * immediate data is pulled with RDMA READ, so no unsolicited
+		 * Data-Out can overrun the receives posted. */
+		p->rdma_extensions = true;
+		p->initial_r2t = true;
+		p->target_recv_dsl = ISER_DEFAULT_DSL;
+		p->initiator_recv_dsl = ISER_DEFAULT_DSL;
+	}
 	p->error_recovery_level = 0;
 	p->target_portal_group_tag = 1;
 	if (t) {
@@ -224,7 +234,8 @@ static int login_declare(struct conn *c, struct text_buf *out, uint8_t stage)
 			err = text_append(out, "TargetAlias", c->neg.local.target_alias);
 		l->declared = true;
 	}
-	if (!err && stage == STAGE_OPERATIONAL && !l->declared_mrdsl) {
+	/* RFC 7145 §6.2: MaxRecvDataSegmentLength is not used over iSER. */
+	if (!err && stage == STAGE_OPERATIONAL && !l->declared_mrdsl && !c->iser) {
 		snprintf(num, sizeof(num), "%u", c->neg.local.max_recv_dsl);
 		err = text_append(out, "MaxRecvDataSegmentLength", num);
 		l->declared_mrdsl = true;

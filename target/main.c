@@ -26,12 +26,16 @@ static const char usage[] =
 	"Usage: iser-target -c FILE [options]\n"
 	"       iser-target --portal ADDR[:PORT] --target IQN --lun PATH [--size SIZE] [options]\n"
 	"\n"
-	"Export files or block devices as SCSI disks over iSCSI (RFC 7143).\n"
+	"Export files or block devices as SCSI disks over iSCSI (RFC 7143) and\n"
+	"iSER (RFC 7145).\n"
 	"\n"
 	"  -c, --config FILE     read targets, LUNs, portals and ACLs from FILE\n"
 	"                        (iser-target.conf(5)); the flags below add to it\n"
-	"  -p, --portal SPEC     listen on [tcp:]ADDRESS[:PORT] (default port 3260);\n"
-	"                        may repeat\n"
+	"  -p, --portal SPEC     listen on [tcp:|iser:]ADDRESS[:PORT] (default port\n"
+	"                        3260); may repeat. An iser: portal on the soft\n"
+	"                        provider serves iSCSI/TCP on the same port too\n"
+	"  -F, --fabric NAME     RDMA provider of iser: portals: auto (verbs if an\n"
+	"                        RDMA device exists, else soft), verbs or soft\n"
 	"  -t, --target IQN      add a target; the --lun flags after it belong to it\n"
 	"  -l, --lun PATH        add a LUN (numbered 0, 1, ... per target) backed by\n"
 	"                        PATH, a file or a block device\n"
@@ -48,7 +52,8 @@ static const char usage[] =
 	"  iser-target --portal 127.0.0.1:3260 --target iqn.2026-11.org.example:disk \\\n"
 	"              --lun /var/tmp/disk.img --size 1G\n"
 	"\n"
-	"SIGTERM or SIGINT stops it cleanly; SIGHUP reloads ACLs and CHAP accounts.\n";
+	"SIGTERM or SIGINT stops it cleanly; SIGHUP reloads ACLs and CHAP accounts;\n"
+	"SIGUSR1 logs each connection's counters (commands, completion polling).\n";
 
 struct opts {
 	const char *config;
@@ -71,6 +76,8 @@ static int add_flag(struct config *c, int opt, const char *arg, char *err, size_
 	switch (opt) {
 	case 'p':
 		return config_add_portal(c, arg, err, errlen);
+	case 'F':
+		return config_set_fabric(c, arg, err, errlen);
 	case 't':
 		return config_add_target(c, arg, err, errlen);
 	case 'l':
@@ -103,18 +110,25 @@ static int add_flag(struct config *c, int opt, const char *arg, char *err, size_
 static int parse_args(int argc, char **argv, struct opts *o, struct config *c)
 {
 	static const struct option longopts[] = {
-		{"config", required_argument, NULL, 'c'}, {"portal", required_argument, NULL, 'p'},
-		{"target", required_argument, NULL, 't'}, {"lun", required_argument, NULL, 'l'},
-		{"size", required_argument, NULL, 's'},	  {"read-only", no_argument, NULL, 'r'},
-		{"daemon", no_argument, NULL, 'D'},	  {"pidfile", required_argument, NULL, 'P'},
-		{"debug", no_argument, NULL, 'd'},	  {"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'},	  {0},
+		{"config", required_argument, NULL, 'c'},
+		{"portal", required_argument, NULL, 'p'},
+		{"target", required_argument, NULL, 't'},
+		{"lun", required_argument, NULL, 'l'},
+		{"size", required_argument, NULL, 's'},
+		{"read-only", no_argument, NULL, 'r'},
+		{"daemon", no_argument, NULL, 'D'},
+		{"pidfile", required_argument, NULL, 'P'},
+		{"debug", no_argument, NULL, 'd'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{"fabric", required_argument, NULL, 'F'},
+		{0},
 	};
 	char err[CONFIG_ERR_MAX];
 	int opt;
 
 	/* The config file first, so that flags add to what it declares. */
-	while ((opt = getopt_long(argc, argv, "c:p:t:l:s:rDP:dhV", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "c:p:F:t:l:s:rDP:dhV", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
 			o->config = optarg;
@@ -144,8 +158,8 @@ static int parse_args(int argc, char **argv, struct opts *o, struct config *c)
 	if (o->config && config_load(c, o->config, err, sizeof(err)))
 		return fail(err, NULL);
 	optind = 1;
-	while ((opt = getopt_long(argc, argv, "c:p:t:l:s:rDP:dhV", longopts, NULL)) != -1)
-		if (strchr("ptlsr", opt) && add_flag(c, opt, optarg, err, sizeof(err)))
+	while ((opt = getopt_long(argc, argv, "c:p:F:t:l:s:rDP:dhV", longopts, NULL)) != -1)
+		if (strchr("pFtlsr", opt) && add_flag(c, opt, optarg, err, sizeof(err)))
 			return fail(err, NULL);
 	if (config_finish(c, err, sizeof(err)))
 		return fail(err, NULL);
@@ -269,6 +283,10 @@ static void on_signal(struct sched_fd *sfd, uint32_t events)
 			tgt_reload(sc->tgt, sc->config);
 			continue;
 		}
+		if (si.ssi_signo == SIGUSR1) {
+			conn_log_stats(sc->tgt);
+			continue;
+		}
 		log_info("%s: stopping", strsignal((int)si.ssi_signo));
 		sc->tgt->stopping = true;
 		tgt_portals_close(sc->tgt);
@@ -305,7 +323,7 @@ static void tgt_drain(struct tgt *t)
 		conn_quiesce(c);
 	while (t->conns && sched_now(t->sched) < deadline) {
 		for (c = t->conns; c; c = c->next)
-			if (c->phase != CONN_CLOSING && !c->nexec && !tcp_tx_pending(&c->tcp))
+			if (c->phase != CONN_CLOSING && !c->nexec && !conn_tx_pending(c))
 				conn_close(c, "target stopping");
 		if (drain_once(t))
 			break;
@@ -325,6 +343,7 @@ static int setup_signals(struct sigctx *sc)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
 	if (sigprocmask(SIG_BLOCK, &set, NULL))
 		return -errno;
 	signal(SIGPIPE, SIG_IGN);
@@ -421,6 +440,7 @@ static int run(struct tgt *t, struct opts *o)
 		ret = sched_run_once(t->sched);
 	tgt_drain(t);
 	tgt_portals_close(t);
+	tgt_rdma_close(t);
 	tgt_close_luns(t);
 	if (sc.fd >= 0) {
 		sched_fd_del(t->sched, &sc.sfd);

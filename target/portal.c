@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/rdma.h"
 #include "config.h"
 #include "tgt.h"
 
@@ -36,7 +37,11 @@ static void portal_accept(struct sched_fd *sfd, uint32_t events)
 			return;
 		}
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		if (p->tgt->stopping || conn_create(p->tgt, fd, (struct sockaddr *)&peer, len))
+		if (p->tgt->stopping)
+			close(fd);
+		else if (p->mpa)
+			tgt_rdma_sniff(p, fd, (struct sockaddr *)&peer, len);
+		else if (conn_create(p->tgt, fd, (struct sockaddr *)&peer, len))
 			close(fd);
 	}
 }
@@ -46,7 +51,13 @@ static int portal_open(struct tgt *t, const struct config_portal *cp, struct tgt
 	int one = 1, err;
 
 	p->tgt = t;
+	p->fd = -1;
 	snprintf(p->name, sizeof(p->name), "%s", cp->text);
+	if (cp->transport == CONFIG_ISER) {
+		err = tgt_rdma_listen(t, p, (const struct sockaddr *)&cp->addr, cp->addrlen);
+		if (err <= 0)
+			return err; /* an RDMA CM listener, or an error */
+	}
 	p->fd = socket(cp->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (p->fd < 0)
 		return -errno;
@@ -77,11 +88,10 @@ int tgt_portals_open(struct tgt *t, char *err, size_t errlen)
 	if (!t->portals)
 		return -ENOMEM;
 	for (i = 0; i < t->cfg->nportals; i++) {
-		if (t->cfg->portals[i].transport != CONFIG_TCP) {
-			snprintf(err, errlen, "portal %s: iSER is not supported yet",
-				 t->cfg->portals[i].text);
-			ret = -EPROTONOSUPPORT;
-			goto err_close;
+		if (t->cfg->portals[i].transport == CONFIG_ISER && !t->rdma.dev) {
+			ret = tgt_rdma_open(t, err, errlen);
+			if (ret)
+				goto err_close;
 		}
 		ret = portal_open(t, &t->cfg->portals[i], &t->portals[i]);
 		if (ret) {
@@ -90,7 +100,10 @@ int tgt_portals_open(struct tgt *t, char *err, size_t errlen)
 			goto err_close;
 		}
 		t->nportals++;
-		log_info("listening on %s (iSCSI/TCP)", t->portals[i].name);
+		log_info("listening on %s (%s)", t->portals[i].name,
+			 t->portals[i].mpa  ? "iSER on soft iWARP, and iSCSI/TCP"
+			 : t->portals[i].rl ? "iSER"
+					    : "iSCSI/TCP");
 	}
 	return 0;
 
@@ -104,6 +117,9 @@ void tgt_portals_close(struct tgt *t)
 	size_t i;
 
 	for (i = 0; i < t->nportals; i++) {
+		rdma_listener_destroy(t->portals[i].rl);
+		if (t->portals[i].fd < 0)
+			continue;
 		sched_fd_del(t->sched, &t->portals[i].sfd);
 		close(t->portals[i].fd);
 	}

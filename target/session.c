@@ -12,6 +12,7 @@
 #include <netinet/in.h>
 
 #include "common/log.h"
+#include "iser_hdr.h"
 #include "config.h"
 #include "sense.h"
 #include "tgt.h"
@@ -199,7 +200,7 @@ void session_conn_gone(struct conn *c)
 		c->tasks = task->next;
 		if (task->waiter && !--task->waiter->pending)
 			free(task->waiter);
-		free(task->cmd.buf);
+		task_buf_free(task);
 		free(task);
 	}
 	if (s && !--s->nconns)
@@ -234,7 +235,7 @@ void task_put(struct task *task)
 	}
 	if (c->session)
 		c->session->ntasks--;
-	free(task->cmd.buf);
+	task_buf_free(task);
 	free(task);
 }
 
@@ -299,6 +300,14 @@ static void send_data_in(struct conn *c, struct task *task)
 	uint32_t off = 0, seg, burst = 0, max_burst = c->session->params.max_burst_length;
 	bool collapse = cmd->status == SCSI_STATUS_GOOD && !cmd->sense_len;
 
+	if (c->iser) {
+		/* RFC 7145 §7.3.5: no Data-In; an RDMA WRITE, then the
+		 * response, whose Send completes after the Write. */
+		task->state = TASK_SENDING;
+		if (!conn_rdma_write(c, task))
+			send_scsi_rsp(c, task);
+		return;
+	}
 	task->state = TASK_SENDING;
 	while (off < cmd->data_len) {
 		struct pdu_bhs d = {.opcode = PDU_OP_DATA_IN, .itt = task->itt};
@@ -371,6 +380,34 @@ static void task_exec(struct task *task)
 	scsi_exec(&task->cmd);
 }
 
+/* iSER: the RDMA READ of @task's write data ended (conn_rdma_read()). */
+void task_pulled(struct task *task, int err)
+{
+	struct conn *c = task->conn;
+	struct tmf_wait *w = task->waiter;
+
+	task->rdma_reading = false;
+	c->nexec--;
+	if (c->phase == CONN_CLOSING || c->phase == CONN_GONE) {
+		if (!c->nexec)
+			sched_schedule(c->tgt->sched, &c->close_ev);
+		return;
+	}
+	if (task->aborted) {
+		task_put(task);
+		if (w && !--w->pending) {
+			send_tmf_rsp(c, w->itt, w->response);
+			free(w);
+		}
+		return;
+	}
+	if (err)
+		return; /* the connection is going down */
+	task->received = task->edtl;
+	task->cmd.buf_len = task->edtl;
+	task_exec(task);
+}
+
 /* R2T, Data-Out */
 
 /* Ask for more write data: one burst per R2T, up to MaxOutstandingR2T
@@ -379,6 +416,12 @@ static void send_r2ts(struct conn *c, struct task *task)
 {
 	const struct text_params *p = &c->session->params;
 
+	if (c->iser) {
+		/* RFC 7145 §7.3.3: no R2T; the target pulls the rest. */
+		if (task->r2t_offset < task->edtl && !task->rdma_reading)
+			conn_rdma_read(c, task);
+		return;
+	}
 	while (task->r2t_offset < task->edtl && task->r2t_outstanding < p->max_outstanding_r2t) {
 		struct pdu_bhs r = {.opcode = PDU_OP_R2T, .final = true, .itt = task->itt};
 		uint32_t len = task->edtl - task->r2t_offset;
@@ -496,11 +539,16 @@ static int task_setup(struct conn *c, struct task *task, const struct pdu *p)
 					: SCSI_DIR_NONE;
 	if (task->edtl > TASK_BUF_MAX)
 		return -E2BIG;
-	if (task->edtl) {
-		cmd->buf = malloc(task->edtl);
-		if (!cmd->buf)
-			return -ENOMEM;
+	if (c->iser && c->rx_ctrl) {
+		task->wsv = c->rx_ctrl->wsv;
+		task->write_stag = c->rx_ctrl->write_stag;
+		task->write_va = c->rx_ctrl->write_va;
+		task->rsv = c->rx_ctrl->rsv;
+		task->read_stag = c->rx_ctrl->read_stag;
+		task->read_va = c->rx_ctrl->read_va;
 	}
+	if (task->edtl)
+		return task_buf_alloc(c, task);
 	return 0;
 }
 
@@ -536,6 +584,7 @@ static void handle_scsi_cmd(struct conn *c, const struct pdu *p)
 	}
 	if (!cmd_sn_accept(c->session, bhs))
 		return;
+	c->cmds++;
 	if (task_find(c, bhs->itt)) {
 		send_reject(c, bhs, REJECT_INVALID_FIELD); /* ITT in use */
 		return;
@@ -697,8 +746,12 @@ static void task_abort(struct task *task, struct tmf_wait *w, struct conn *c)
 {
 	switch (task->state) {
 	case TASK_DATA_OUT:
-		task_put(task);
-		break;
+		if (!task->rdma_reading) {
+			task_put(task);
+			break;
+		}
+		/* the RDMA READ still writes into its buffer */
+		__attribute__((fallthrough));
 	case TASK_EXEC:
 		if (task->aborted)
 			break;

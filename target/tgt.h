@@ -26,6 +26,13 @@
 struct config;
 struct config_target;
 struct ioq;
+struct rbuf;
+struct rbuf_pool;
+struct rdma_dev;
+struct rdma_pd;
+struct rdma_listener;
+struct iser_conn;
+struct iser_hdr_ctrl;
 
 struct tgt_target {
 	const struct config_target *cfg;
@@ -37,8 +44,20 @@ struct tgt_target {
 struct tgt_portal {
 	struct tgt *tgt;
 	struct sched_fd sfd;
-	int fd;
+	int fd;			  /* -1 for an iSER portal on verbs */
+	bool mpa;		  /* iSER on soft: MPA Requests go to iSER */
+	struct rdma_listener *rl; /* iSER on verbs */
 	char name[80];
+};
+
+/* The RDMA side, when a portal is iSER (target/iser.c). */
+struct tgt_rdma {
+	struct rdma_dev *dev;
+	struct rdma_pd *pd;
+	struct rbuf_pool *pool;	     /* task buffers, registered once */
+	struct rdma_listener *adopt; /* soft: fed by the portals' sockets */
+	struct sched_fd sfd;	     /* the device's connection events */
+	unsigned int next_id;
 };
 
 struct tgt {
@@ -49,6 +68,7 @@ struct tgt {
 	size_t ntargets;
 	struct tgt_portal *portals;
 	size_t nportals;
+	struct tgt_rdma rdma;
 	struct conn *conns; /* every connection, login phase included */
 	struct session *sessions;
 	uint16_t next_tsih;
@@ -89,6 +109,12 @@ struct task {
 	uint32_t r2t_outstanding;
 	uint32_t unsolicited; /* bytes the initiator may send unasked */
 	uint32_t sending;     /* txpdus in flight for this task */
+	/* iSER: the initiator's buffers (RFC 7145 §9.2) and ours */
+	bool rdma_reading; /* an RDMA READ of write data is in flight */
+	struct rbuf *rb;
+	uint32_t write_stag, read_stag;
+	uint64_t write_va, read_va;
+	bool wsv, rsv;
 	struct scsi_cmd cmd;
 };
 
@@ -128,8 +154,10 @@ struct conn {
 	uint32_t stat_sn, exp_stat_sn;
 	uint32_t max_send_dsl; /* the initiator's: the most we may send */
 	struct text_neg neg;
-	struct login *login;   /* login phase state; NULL afterwards */
-	struct tcp_stream tcp; /* framing, digests, the send queue */
+	struct login *login;		     /* login phase state; NULL afterwards */
+	struct tcp_stream tcp;		     /* framing, digests, the send queue */
+	struct iser_conn *iser;		     /* instead of tcp, over iSER */
+	const struct iser_hdr_ctrl *rx_ctrl; /* iSER: of the PDU being handled */
 	bool tx_blocked;
 	struct sched_event rx_ev; /* go on reading after a budget */
 	struct task *tasks;
@@ -141,7 +169,19 @@ struct conn {
 	uint64_t last_rx_ns;
 	uint64_t ping_sent_ns; /* 0: no ping waiting for its answer */
 	uint32_t ping_ttt;
+	uint64_t cmds; /* SCSI commands received */
 };
+
+/* iser.c: the RDMA device and its connection events */
+int tgt_rdma_open(struct tgt *t, char *err, size_t errlen);
+void tgt_rdma_close(struct tgt *t);
+int tgt_rdma_listen(struct tgt *t, struct tgt_portal *p, const struct sockaddr *sa,
+		    socklen_t salen);
+void tgt_rdma_sniff(struct tgt_portal *p, int fd, const struct sockaddr *peer, socklen_t len);
+int conn_rdma_read(struct conn *c, struct task *task);
+int conn_rdma_write(struct conn *c, struct task *task);
+int task_buf_alloc(struct conn *c, struct task *task);
+void task_buf_free(struct task *task);
 
 /* portal.c */
 int tgt_portals_open(struct tgt *t, char *err, size_t errlen);
@@ -149,6 +189,11 @@ void tgt_portals_close(struct tgt *t);
 
 /* conn.c */
 int conn_create(struct tgt *t, int fd, const struct sockaddr *peer, socklen_t peerlen);
+int conn_create_iser(struct tgt *t, const char *peer, struct conn **ret);
+void conn_iser_recv(struct conn *c, const struct pdu *p, const struct iser_hdr_ctrl *ctrl);
+void conn_iser_done(struct conn *c, void *ref, int err);
+bool conn_tx_pending(const struct conn *c);
+void conn_log_stats(struct tgt *t);
 void conn_close(struct conn *c, const char *why);
 void conn_send(struct conn *c, struct pdu_bhs *bhs, const void *data, uint32_t len, void *owned,
 	       struct task *task);
@@ -170,5 +215,6 @@ void session_conn_gone(struct conn *c);
 void session_fill_sn(struct conn *c, struct pdu_bhs *bhs);
 struct tgt_target *tgt_find_target(struct tgt *t, const char *name);
 void task_put(struct task *task);
+void task_pulled(struct task *task, int err);
 
 #endif
