@@ -78,8 +78,8 @@ static int prepare(struct mnt *m, struct opts_chap *chap)
 		say("%s: %s", m->o->url, err);
 		return 2;
 	}
-	if (m->url.transport != URL_ISCSI) {
-		say("%s: iser:// is not supported yet; use iscsi://", m->o->url);
+	if (m->o->fabric && m->url.transport != URL_ISER) {
+		say("%s: -o fabric is for iser:// URLs", m->o->url);
 		return 2;
 	}
 	if (opts_load_chap(m->o, m->url.user, m->url.password, chap, err, sizeof(err))) {
@@ -102,6 +102,9 @@ static int prepare(struct mnt *m, struct opts_chap *chap)
 		.data_digest = m->o->data_digest,
 		.queue_depth = m->o->queue_depth,
 		.recovery_timeout = m->o->recovery_timeout,
+		.iser = m->url.transport == URL_ISER,
+		.fabric = m->o->fabric,
+		.arm_delay = m->o->arm_delay,
 	};
 	return 0;
 }

@@ -24,6 +24,7 @@ const char opts_usage[] =
 	"\n"
 	"Show the LUNs of an iSCSI target as files lun0, lun1... under MOUNTPOINT.\n"
 	"URL: iscsi://[USER[%PASSWORD]@]HOST[:PORT]/TARGET-IQN[/LUN]\n"
+	"     iser://... the same over iSER (RFC 7145)\n"
 	"\n"
 	"  -o ro                  read-only\n"
 	"  -o allow_other         let other users in (see fuse(8))\n"
@@ -38,6 +39,10 @@ const char opts_usage[] =
 	"                         target_user=, target_password=)\n"
 	"  -o chap_alg=md5        offer CHAP with MD5 only (default: SHA-256 and\n"
 	"                         MD5, then MD5 alone if the target fails)\n"
+	"  -o fabric=F            iser://: auto (RDMA device if any, else soft),\n"
+	"                         verbs (rdma-core) or soft (iWARP over TCP)\n"
+	"  -o arm_delay=N         iser://: empty completion queue polls before\n"
+	"                         waiting for a notification again (default 2)\n"
 	"  -o header_digest       ask for CRC32C header digests\n"
 	"  -o data_digest         ask for CRC32C data digests\n"
 	"  -f                     stay in the foreground\n"
@@ -172,6 +177,18 @@ static int set_value(struct opts *o, const char *name, const char *val, char *er
 		return set_string(&o->initiator, name, val, IQN_MAX, err, errlen);
 	if (!strcmp(name, "chap_file"))
 		return set_string(&o->chap_file, name, val, 4095, err, errlen);
+	if (!strcmp(name, "fabric")) {
+		static const char *const fabrics[] = {"auto", "verbs", "soft"};
+		size_t i;
+
+		for (i = 0; i < 3; i++)
+			if (!strcmp(val, fabrics[i]))
+				o->fabric = fabrics[i];
+		if (!o->fabric || strcmp(o->fabric, val))
+			return fail(err, errlen, "bad value for fabric: '%s' (auto, verbs, soft)",
+				    val);
+		return 0;
+	}
 	if (!strcmp(name, "chap_alg")) {
 		/* The library always allows MD5: "md5" is the one restriction. */
 		if (strcmp(val, "md5"))
@@ -185,6 +202,9 @@ static int set_value(struct opts *o, const char *name, const char *val, char *er
 	} else if (!strcmp(name, "max_io")) {
 		ret = set_uint(name, val, 512, MAX_MAX_IO, &v, err, errlen);
 		o->max_io = (uint32_t)v;
+	} else if (!strcmp(name, "arm_delay")) {
+		ret = set_uint(name, val, 0, 1000, &v, err, errlen);
+		o->arm_delay = (int)v;
 	} else if (!strcmp(name, "recovery_timeout")) {
 		ret = set_uint(name, val, 0, MAX_RECOVERY_TIMEOUT, &v, err, errlen);
 		o->recovery_timeout = (unsigned int)v;
@@ -195,7 +215,8 @@ static int set_value(struct opts *o, const char *name, const char *val, char *er
 }
 
 static const char *const value_opts[] = {
-	"initiator", "chap_file", "chap_alg", "queue_depth", "max_io", "recovery_timeout",
+	"initiator", "chap_file",	 "chap_alg", "queue_depth",
+	"max_io",    "recovery_timeout", "fabric",   "arm_delay",
 };
 
 static bool is_value_opt(const char *name)
@@ -250,6 +271,7 @@ static void opts_defaults(struct opts *o)
 	memset(o, 0, sizeof(*o));
 	o->max_io = OPTS_DEFAULT_MAX_IO;
 	o->recovery_timeout = INI_DEFAULT_RECOVERY_TIMEOUT;
+	o->arm_delay = -1;
 }
 
 static int parse_flags(int argc, char **argv, struct opts *o, char *err, size_t errlen)

@@ -29,6 +29,8 @@ struct opts {
 	unsigned int recovery_timeout; /* s; 0: forever */
 	char *initiator;	       /* owned; NULL: the library's default */
 	char *chap_file;	       /* owned; NULL: none */
+	const char *fabric;	       /* iser://: "auto", "verbs" or "soft" */
+	int arm_delay;		       /* iser://: -1 for the default */
 };
 
 /* CHAP names and secrets; empty strings when not given. */

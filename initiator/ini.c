@@ -14,7 +14,9 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "common/rbuf.h"
 #include "ini_priv.h"
+#include "iser_hdr.h"
 #include "scsierr.h"
 
 #define BACKOFF_MIN_MS 100
@@ -71,6 +73,8 @@ static void cmd_complete(struct ini_session *sess, struct ini_cmd *cmd, int err)
 {
 	uint64_t lat = sched_now(sess->sched) - cmd->start_ns;
 
+	rbuf_put(cmd->xbuf);
+	cmd->xbuf = NULL;
 	cmd->err = err;
 	sess->st.cmds++;
 	sess->st.inflight--;
@@ -184,10 +188,40 @@ static int send_data_out(struct ini_session *sess, struct ini_cmd *cmd, uint32_t
 	return err;
 }
 
+/*
+ * iSER (RFC 7145 §7.3.1, §9.2): the data goes through the command's
+ * registered buffer, whose STag and address the header advertises: the
+ * target writes read data into it, and reads write data beyond the
+ * immediate data from it (from the first byte not sent, as Linux's
+ * ib_iser advertises it). Returns 0 or -errno.
+ */
+static int cmd_iser_buf(struct ini_session *sess, struct ini_cmd *cmd, uint32_t imm,
+			struct iser_hdr_ctrl *ctrl)
+{
+	int err;
+
+	if (cmd->dir == INI_DIR_NONE || !cmd->len || (cmd->dir == INI_DIR_WRITE && imm == cmd->len))
+		return 0;
+	if (!cmd->xbuf && (err = rbuf_get(sess->conn.pool, cmd->len, &cmd->xbuf)))
+		return err;
+	if (cmd->dir == INI_DIR_WRITE) {
+		memcpy(cmd->xbuf->addr + imm, (uint8_t *)cmd->buf + imm, cmd->len - imm);
+		ctrl->wsv = true;
+		ctrl->write_stag = cmd->xbuf->rkey;
+		ctrl->write_va = (uintptr_t)cmd->xbuf->addr + imm;
+	} else {
+		ctrl->rsv = true;
+		ctrl->read_stag = cmd->xbuf->rkey;
+		ctrl->read_va = (uintptr_t)cmd->xbuf->addr;
+	}
+	return 0;
+}
+
 static int cmd_send(struct ini_session *sess, struct ini_cmd *cmd)
 {
 	const struct text_params *r = &sess->params;
 	struct pdu_bhs bhs = {.opcode = PDU_OP_SCSI_CMD};
+	struct iser_hdr_ctrl ctrl = {0};
 	uint32_t imm = 0, unsol = 0;
 	int err;
 
@@ -200,9 +234,11 @@ static int cmd_send(struct ini_session *sess, struct ini_cmd *cmd)
 
 		if (r->immediate_data)
 			imm = first < sess->conn.max_send_dsl ? first : sess->conn.max_send_dsl;
-		if (!r->initial_r2t)
+		if (!r->initial_r2t && !sess->o.iser)
 			unsol = first - imm;
 	}
+	if (sess->o.iser && (err = cmd_iser_buf(sess, cmd, imm, &ctrl)))
+		return err;
 	bhs.final = unsol == 0;
 	bhs.lun = lun_field(cmd->lun);
 	bhs.itt = cmd->itt;
@@ -217,8 +253,8 @@ static int cmd_send(struct ini_session *sess, struct ini_cmd *cmd)
 	cmd->exp_data_sn = 0;
 	cmd->residual = 0;
 	cmd->sent_ns = sched_now(sess->sched);
-	err = conn_send(sess, &bhs, cmd->buf, imm, NULL);
-	sess->st.write_bytes += imm;
+	err = conn_send_cmd(sess, &bhs, sess->o.iser ? &ctrl : NULL, cmd->buf, imm);
+	sess->st.write_bytes += sess->o.iser && cmd->dir == INI_DIR_WRITE ? cmd->len : imm;
 	if (!err && unsol)
 		err = send_data_out(sess, cmd, PDU_RSVD_TAG, imm, unsol);
 	return err;
@@ -320,6 +356,11 @@ static void rsp_scsi(struct ini_session *sess, const struct pdu *p)
 		cmd->sense_len = (uint8_t)n;
 	}
 	cmd->residual = r->underflow ? r->residual : 0;
+	if (cmd->xbuf && cmd->dir == INI_DIR_READ) {
+		/* iSER: the target's RDMA WRITEs completed before its Send. */
+		cmd->xfer = cmd->residual < cmd->len ? cmd->len - cmd->residual : 0;
+		memcpy(cmd->buf, cmd->xbuf->addr, cmd->xfer);
+	}
 	cmd_finish(sess, cmd);
 }
 
@@ -847,6 +888,7 @@ void ini_session_destroy(struct ini_session *sess)
 		list_del(cmd);
 		cmd_complete(sess, cmd, cmd->err);
 	}
+	conn_fini(sess);
 	sess_free(sess);
 }
 
@@ -893,12 +935,14 @@ const char *ini_session_error(const struct ini_session *sess)
 
 void ini_session_stats(const struct ini_session *sess, struct ini_stats *st)
 {
-	const struct poller_stats *ps = &sess->conn.poller.stats;
+	const struct poller *pl = conn_poller(sess);
 
 	*st = sess->st;
-	st->notifications = ps->notifications;
-	st->polls = ps->polls;
-	st->completions = ps->completions;
+	if (pl) {
+		st->notifications = pl->stats.notifications;
+		st->polls = pl->stats.polls;
+		st->completions = pl->stats.completions;
+	}
 }
 
 uint32_t ini_session_max_burst(const struct ini_session *sess)

@@ -25,6 +25,7 @@
 
 struct sched;
 struct ini_session;
+struct rbuf;
 
 #define INI_DEFAULT_PORT 3260
 #define INI_DEFAULT_QUEUE_DEPTH 128
@@ -49,6 +50,9 @@ struct ini_opts {
 	unsigned int cmd_timeout;      /* s before a command is aborted; 0: default */
 	unsigned int nop_interval;     /* s between NOP-Out pings; 0: default */
 	unsigned int login_timeout;    /* s for one connect + login; 0: 15 */
+	bool iser;		       /* iSER (RFC 7145) instead of iSCSI/TCP */
+	const char *fabric;	       /* iSER: "auto" (NULL), "verbs" or "soft" */
+	int arm_delay;		       /* iSER: empty CQ polls before re-arming; < 0: default */
 };
 
 /* CHAP algorithms to offer. tgt 1.0.85 picks SHA-256 when offered and
@@ -92,6 +96,7 @@ struct ini_cmd {
 	uint64_t sent_ns;  /* last sent to the target */
 	uint8_t state;
 	uint8_t retries;
+	struct rbuf *xbuf; /* iSER: the registered buffer the target reads or writes */
 };
 
 /* Counters of a session, for statistics files. */

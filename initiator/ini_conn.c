@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "common/xport/iser.h"
 #include "ini_priv.h"
 
 #define sess_of(ptr, member) \
@@ -78,6 +79,11 @@ int conn_send(struct ini_session *sess, struct pdu_bhs *bhs, const void *data, u
 		free(owned);
 		return -ENOTCONN;
 	}
+	if (c->iser) {
+		err = conn_iser_send(sess, bhs, NULL, data, len);
+		free(owned);
+		return err;
+	}
 	err = tcp_send(&c->tcp, bhs, data, len, owned, NULL);
 	if (err)
 		return err;
@@ -87,7 +93,27 @@ int conn_send(struct ini_session *sess, struct pdu_bhs *bhs, const void *data, u
 	return 0;
 }
 
+/* A SCSI Command with the iSER header's STags (@ctrl; NULL over TCP). */
+int conn_send_cmd(struct ini_session *sess, struct pdu_bhs *bhs, const struct iser_hdr_ctrl *ctrl,
+		  const void *data, uint32_t len)
+{
+	if (sess->conn.iser && sess->conn.state >= CONN_LOGIN)
+		return conn_iser_send(sess, bhs, ctrl, data, len);
+	return conn_send(sess, bhs, data, len, NULL);
+}
+
 /* Receive */
+
+/* One PDU from the target, over either transport. */
+void conn_rx_pdu(struct ini_session *sess, const struct pdu *p)
+{
+	sess->st.rx_pdus++;
+	sess->conn.last_rx_ns = sched_now(sess->sched);
+	if (sess->conn.state == CONN_LOGIN)
+		login_rsp(sess, p);
+	else
+		sess_pdu(sess, p);
+}
 
 static const char *rx_error(int err)
 {
@@ -126,12 +152,7 @@ static int conn_poll(struct poller *pl, int budget)
 		if (r == 0)
 			return n;
 		n++;
-		sess->st.rx_pdus++;
-		c->last_rx_ns = sched_now(sess->sched);
-		if (state == CONN_LOGIN)
-			login_rsp(sess, &p);
-		else
-			sess_pdu(sess, &p);
+		conn_rx_pdu(sess, &p);
 		/* The handler may have closed the connection (the poller is
 		 * off then) or ended login: poll again, the socket may hold
 		 * more and its edge is spent (edge mode, poller.h). */
@@ -240,6 +261,11 @@ int conn_open(struct ini_session *sess)
 		sess_error(sess, "%s: %s", sess->host, gai_strerror(err));
 		return -ENOENT;
 	}
+	if (sess->o.iser) {
+		err = conn_iser_open(sess, res->ai_addr, res->ai_addrlen);
+		freeaddrinfo(res);
+		return err;
+	}
 	for (ai = res; ai; ai = ai->ai_next) {
 		err = conn_socket(sess, ai);
 		if (err == 0 || err == -EINPROGRESS)
@@ -269,6 +295,7 @@ void conn_init(struct ini_session *sess)
 {
 	sess->conn.fd = sess->conn.wfd = -1;
 	sched_event_init(&sess->conn.tx_ev, conn_flush_ev);
+	conn_iser_init(sess);
 }
 
 /* Close the socket and drop what was queued to send. Idempotent. */
@@ -276,6 +303,12 @@ void conn_shut(struct ini_session *sess)
 {
 	struct ini_conn *c = &sess->conn;
 
+	if (c->iser) {
+		conn_iser_shut(sess);
+		c->ping_sent_ns = 0;
+		c->state = CONN_IDLE;
+		return;
+	}
 	if (c->state >= CONN_LOGIN)
 		poller_disable(&c->poller);
 	conn_watch_out(sess, false);
@@ -298,9 +331,24 @@ void conn_set_ffp(struct ini_session *sess)
 	const struct text_params *r = &sess->login.neg.result;
 
 	c->state = CONN_FFP;
+	if (c->iser) {
+		/* RFC 7145 §6.4: TargetRecvDataSegmentLength bounds what we
+		 * send; our send buffers bound it too. */
+		c->max_send_dsl = text_max_send_dsl(&sess->login.neg);
+		if (!c->max_send_dsl || c->max_send_dsl > ISER_DEFAULT_DSL)
+			c->max_send_dsl = ISER_DEFAULT_DSL;
+		return;
+	}
 	c->tcp.digests = (r->header_digest == TEXT_DIGEST_CRC32C ? PDU_HDIGEST : 0) |
 			 (r->data_digest == TEXT_DIGEST_CRC32C ? PDU_DDIGEST : 0);
 	c->max_send_dsl = text_max_send_dsl(&sess->login.neg);
 	if (!c->max_send_dsl)
 		c->max_send_dsl = INI_LOGIN_DSL;
+}
+
+const struct poller *conn_poller(const struct ini_session *sess)
+{
+	if (sess->o.iser)
+		return sess->conn.iser ? iser_conn_poller(sess->conn.iser) : NULL;
+	return &sess->conn.poller;
 }

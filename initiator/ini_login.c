@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/xport/iser.h"
 #include "ini_priv.h"
 
 #define LOGIN_ACC_MAX (64 * 1024) /* response text over C=1 PDUs */
@@ -87,6 +88,15 @@ static void login_params(struct ini_session *sess, struct text_params *p)
 	p->first_burst_length = 256 * 1024;
 	p->initial_r2t = false;
 	p->immediate_data = true;
+	if (sess->o.iser) {
+		/* RFC 7145 §6.3: digests are not used; write data past the
+		 * immediate data is read by the target from our buffer. */
+		p->rdma_extensions = true;
+		p->header_digest = p->data_digest = TEXT_DIGEST_NONE;
+		p->initial_r2t = true;
+		p->initiator_recv_dsl = ISER_DEFAULT_DSL;
+		p->target_recv_dsl = ISER_DEFAULT_DSL;
+	}
 }
 
 static int login_send(struct ini_session *sess, struct text_buf *tb, bool transit, int nsg)

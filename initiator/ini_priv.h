@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "common/poller.h"
 #include "common/sched.h"
@@ -16,6 +17,12 @@
 #include "ini.h"
 #include "pdu.h"
 #include "text.h"
+
+struct rdma_dev;
+struct rdma_pd;
+struct rbuf_pool;
+struct iser_conn;
+struct iser_hdr_ctrl;
 
 #define NS 1000000000ull
 #define INI_MAX_RECV_DSL (256 * 1024) /* what we declare */
@@ -37,6 +44,15 @@ enum conn_state {
 
 struct ini_conn {
 	enum conn_state state;
+	/* iSER: the device, kept across reconnects with its registered
+	 * buffers; the connection; one shut down, destroyed from reap_ev
+	 * since it may be in the middle of a callback. */
+	struct rdma_dev *rdma;
+	struct rdma_pd *pd;
+	struct rbuf_pool *pool;
+	struct sched_fd rdma_sfd;
+	struct iser_conn *iser, *dead;
+	struct sched_event reap_ev;
 	int fd;
 	int wfd;	       /* dup of fd: EPOLLOUT while the send side blocks */
 	struct sched_fd wsfd;  /* on wfd */
@@ -120,6 +136,18 @@ int conn_open(struct ini_session *sess);
 void conn_shut(struct ini_session *sess);
 int conn_send(struct ini_session *sess, struct pdu_bhs *bhs, const void *data, uint32_t len,
 	      void *owned);
+int conn_send_cmd(struct ini_session *sess, struct pdu_bhs *bhs, const struct iser_hdr_ctrl *ctrl,
+		  const void *data, uint32_t len);
+void conn_fini(struct ini_session *sess);
+void conn_rx_pdu(struct ini_session *sess, const struct pdu *p);
+
+/* ini_iser.c: the connection over iSER */
+void conn_iser_init(struct ini_session *sess);
+int conn_iser_open(struct ini_session *sess, const struct sockaddr *sa, socklen_t salen);
+void conn_iser_shut(struct ini_session *sess);
+int conn_iser_send(struct ini_session *sess, struct pdu_bhs *bhs, const struct iser_hdr_ctrl *ctrl,
+		   const void *data, uint32_t len);
+const struct poller *conn_poller(const struct ini_session *sess);
 void conn_set_ffp(struct ini_session *sess);
 
 /* ini_login.c */

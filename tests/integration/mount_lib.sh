@@ -7,8 +7,11 @@
 #
 # The caller sets tbin (iser-target) and mbin (iser-mount) and calls
 # ml_init NAME. Afterwards: $dir (scratch, removed at exit), $fails (count
-# of "not ok" lines), $kinds (the targets to run against: "iser tgt", or
-# "iser" with a SKIP line when tgt cannot run here).
+# of "not ok" lines), $kinds (the targets to run against: "iser iser-soft
+# tgt", or without tgt, with a line saying why, when tgt cannot run here).
+# Kind iser is iser-target over iSCSI/TCP; iser-soft is iser-target over
+# iSER on the soft iWARP provider, mounted with iser://; tgt is tgtd.
+# ISERKIT_KINDS="iser-soft", say, runs fewer.
 
 # shellcheck disable=SC2034,SC2154 # tbin, mbin come from, the rest goes to, the caller
 iqn_base=iqn.2026-11.org.iserkit
@@ -64,15 +67,17 @@ ml_init() { # NAME
   dir=$(mktemp -d "/tmp/iserkit-$1.XXXXXX")
   trap ml_cleanup EXIT
   trap 'exit 130' INT TERM
-  kinds=iser
-  if [ -n "${ISERKIT_NO_TGT:-}" ]; then
+  kinds="iser iser-soft"
+  if [ -n "${ISERKIT_KINDS:-}" ]; then
+    kinds=$ISERKIT_KINDS
+  elif [ -n "${ISERKIT_NO_TGT:-}" ]; then
     echo "# tgt round skipped: ISERKIT_NO_TGT is set"
   elif ! command -v tgtd >/dev/null || ! command -v tgtadm >/dev/null; then
     echo "# tgt round skipped: tgtd not found (Debian package tgt)"
   elif [ "$(id -u)" != 0 ]; then
     echo "# tgt round skipped: tgtd needs root (/var/run/tgtd)"
   else
-    kinds="iser tgt"
+    kinds="iser iser-soft tgt"
   fi
 }
 
@@ -131,6 +136,7 @@ ml_start() {
   t_port[$name]=$(ml_port) || exit 1
   ml_names+=("$name")
   url[$name]=iscsi://127.0.0.1:${t_port[$name]}/$iqn
+  [ "$kind" = iser-soft ] && url[$name]=iser://127.0.0.1:${t_port[$name]}/$iqn
   ml_launch "$name" || {
     echo "Bail out! $kind target $name did not start"
     tail -20 "${t_log[$name]}"
@@ -156,9 +162,12 @@ ml_fresh_log() {
 }
 
 ml_launch_iser() { # NAME
-  local n=$1 conf=$dir/$1.conf i=0 spec
+  local n=$1 conf=$dir/$1.conf i=0 spec portal=127.0.0.1:${t_port[$1]}
+  [ "${t_kind[$n]}" = iser-soft ] && portal=iser:$portal
   {
-    printf '[global]\nportal = 127.0.0.1:%s\n[target %s]\n' "${t_port[$n]}" "${t_iqn[$n]}"
+    printf '[global]\nportal = %s\n' "$portal"
+    [ "${t_kind[$n]}" = iser-soft ] && printf 'fabric = soft\n'
+    printf '[target %s]\n' "${t_iqn[$n]}"
     [ "${t_chap[$n]}" = - ] || echo "chap = ${t_chap[$n]%%:*} ${t_chap[$n]#*:}"
     for spec in ${t_specs[$n]}; do
       printf '[lun %s]\npath = %s\n' "$i" "${back[$n,$i]}"
@@ -171,7 +180,7 @@ ml_launch_iser() { # NAME
     "$tbin" -c "$conf" >>"${t_log[$n]}" 2>&1 &
     t_pid[$n]=$!
     for _ in $(seq 100); do
-      grep -q "listening on 127.0.0.1:${t_port[$n]}" "${t_log[$n]}" && return 0
+      grep -q "listening on $portal " "${t_log[$n]}" && return 0
       ml_running "${t_pid[$n]}" || break
       sleep 0.05
     done
@@ -222,7 +231,7 @@ ml_launch_tgt() { # NAME
 ml_stop() {
   local n=$1
   [ -n "${t_pid[$n]:-}" ] || return 0
-  if [ "${t_kind[$n]}" = iser ]; then
+  if [ "${t_kind[$n]}" != tgt ]; then
     ml_running "${t_pid[$n]}" && kill -TERM "${t_pid[$n]}"
     ml_wait "${t_pid[$n]}" 5 >/dev/null 2>&1
   else
@@ -239,7 +248,7 @@ ml_kill9() {
   ml_running "${t_pid[$n]}" && kill -KILL "${t_pid[$n]}"
   wait "${t_pid[$n]}" 2>/dev/null
   t_pid[$n]=
-  [ "${t_kind[$n]}" = iser ] || rm -f "/var/run/tgtd/socket.${t_port[$n]}"*
+  [ "${t_kind[$n]}" != tgt ] || rm -f "/var/run/tgtd/socket.${t_port[$n]}"*
 }
 
 # ml_restart NAME: the same target on the same port and backing files.

@@ -140,9 +140,10 @@ one_lun() { # KIND
 }
 
 chap() { # KIND
-  local k=$1 c=$1-chap m=$dir/chap-$1 u
-  u=${url[$c]#iscsi://}
-  if ml_mount "$m" "iscsi://$CHAP_USER%$CHAP_SECRET@$u/${lun[$c,0]}" &&
+  local k=$1 c=$1-chap m=$dir/chap-$1 u s
+  u=${url[$c]#*://}
+  s=${url[$c]%%://*}
+  if ml_mount "$m" "$s://$CHAP_USER%$CHAP_SECRET@$u/${lun[$c,0]}" &&
     cmp -s -n 65536 "$m/lun${lun[$c,0]}" "${back[$c,0]}"; then
     ok "$k: CHAP with the right secret in the URL: mounted, reads"
   else
@@ -158,7 +159,7 @@ chap() { # KIND
   fi
   mountpoint -q "$m" && ml_unmount "$m" fusermount
   refused "$k: CHAP, wrong secret" 'auth|chap|secret|password|denied' \
-    "iscsi://$CHAP_USER%wrongsecret12@$u/${lun[$c,0]}" "$m"
+    "$s://$CHAP_USER%wrongsecret12@$u/${lun[$c,0]}" "$m"
   refused "$k: CHAP required, none given" 'auth|chap|secret|password|denied' \
     "${url[$c]}/${lun[$c,0]}" "$m"
 }
@@ -166,9 +167,24 @@ chap() { # KIND
 errors() { # KIND
   local k=$1 m=$dir/err-$1
   mkdir -p "$m"
-  refused "$k: wrong target name" 'target|not found|no such|unknown' \
-    "iscsi://127.0.0.1:${t_port[$k]}/$iqn_base:no-such-target/${lun[$k,0]}" "$m"
+  refused "$k: wrong target name" 'not found|no such|unknown' \
+    "${url[$k]%%/iqn*}/$iqn_base:no-such-target/${lun[$k,0]}" "$m"
   refused "$k: no such LUN" 'lun' "${url[$k]}/77" "$m"
+}
+
+# DESIGN §5, one port: the iSER portal on the soft provider takes plain
+# iSCSI/TCP too; iser:// and iscsi:// mounts of one LUN at once.
+one_port() { # KIND
+  local k=$1 a=$dir/port-iser b=$dir/port-tcp u=${url[$1]#iser://}
+  if ml_mount "$a" "${url[$k]}/${lun[$k,0]}" && ml_mount "$b" "iscsi://$u/${lun[$k,0]}" &&
+    grep -q 'rx_pdus' "$b/.stats" && cmp -s -n 1048576 "$a/lun${lun[$k,0]}" "$b/lun${lun[$k,0]}" &&
+    cmp -s -n 1048576 "$b/lun${lun[$k,0]}" "${back[$k,0]}"; then
+    ok "$k: one port: an iser:// and an iscsi:// mount of the same portal read the same data"
+  else
+    not_ok "$k: one port: iser:// and iscsi:// on the same portal"
+  fi
+  mountpoint -q "$a" && ml_unmount "$a" fusermount
+  mountpoint -q "$b" && ml_unmount "$b" fusermount
 }
 
 # Errors before any login: the same whatever the target.
@@ -224,6 +240,7 @@ for k in $kinds; do
   one_lun "$k"
   chap "$k"
   errors "$k"
+  [ "$k" = iser-soft ] && one_port "$k"
   if [ "$k" = iser ]; then
     local_errors
     background
