@@ -1,6 +1,7 @@
 #!/bin/bash
 # The main job: iser-target serves a sparse LUN on loopback and iser-mount
-# shows it as a file in a FUSE mount. Installs what it needs (Debian
+# shows it as a file in a FUSE mount, over iSER on the soft RDMA provider
+# (iWARP over TCP in user space: no RDMA in the kernel needed). Installs what it needs (Debian
 # packages, through tests/deps.sh), builds in build-run/, and stays in the
 # foreground: Ctrl-C (or SIGTERM to this script) unmounts and stops both.
 #
@@ -79,22 +80,22 @@ trap stop EXIT
 # Each in a session of its own (setsid): Ctrl-C reaches this script only,
 # which then stops them in order, the mount (it flushes to the target)
 # before the target.
-setsid "$build/target/iser-target" --portal "127.0.0.1:$port" --target "$iqn" \
+setsid "$build/target/iser-target" --fabric soft --portal "iser:127.0.0.1:$port" --target "$iqn" \
   --lun "$dir/lun0.img" --size "$size" >"$dir/target.log" 2>&1 &
 tpid=$!
 for _ in $(seq 100); do
-  grep -q "listening on 127.0.0.1:$port" "$dir/target.log" && break
+  grep -q "listening on iser:127.0.0.1:$port " "$dir/target.log" && break
   kill -0 "$tpid" 2>/dev/null || break
   sleep 0.05
 done
-if ! grep -q "listening on 127.0.0.1:$port" "$dir/target.log"; then
+if ! grep -q "listening on iser:127.0.0.1:$port " "$dir/target.log"; then
   echo "run.sh: iser-target did not start:" >&2
   cat "$dir/target.log" >&2
   exit 1
 fi
 
-url=iscsi://127.0.0.1:$port/$iqn/0
-setsid "$build/fuse/iser-mount" -f "$url" "$mnt" >"$dir/mount.log" 2>&1 &
+url=iser://127.0.0.1:$port/$iqn/0
+setsid "$build/fuse/iser-mount" -f -o fabric=soft "$url" "$mnt" >"$dir/mount.log" 2>&1 &
 mpid=$!
 for _ in $(seq 100); do
   [ -e "$mnt/lun0" ] && break
@@ -110,7 +111,7 @@ fi
 bytes=$(stat -c %s "$mnt/lun0")
 cat <<MSG
 
-iserkit is running (iSCSI/TCP on loopback).
+iserkit is running (iSER over the soft iWARP provider, on loopback).
 
   The LUN, as a file:  $mnt/lun0   ($((bytes / 1048576)) MiB)
   backed by:           $dir/lun0.img (sparse; kept between runs)
