@@ -109,45 +109,58 @@ else
   stop_tgt
 fi
 
-# iser-target killed and restarted: the run sees a delay, not an error.
-tl_start 64M
-"$stress" 127.0.0.1 "$port" "$iqn" 0 8 32 >"$dir/stress.out" 2>&1 &
-sp=$!
-tl_children=("$sp")
-sleep 2
-kill -KILL "$pid"
-wait "$pid" 2>/dev/null
-pid=
-sleep 1.5
-"$bin" --portal "127.0.0.1:$port" --target "$iqn" --lun "$dir/lun0.img" >>"$log" 2>&1 &
-pid=$!
-if tl_wait_exit "$sp" 60; then
-  if grep -q 'reconnects [1-9]' "$dir/stress.out"; then
-    ok "iser-target killed and restarted: $(cat "$dir/stress.out")"
+# recovery LABEL [TARGET-ARGS...]: iser-target killed and restarted, then
+# frozen, under ini_stress; over iSCSI/TCP, then over iSER on the soft
+# provider (INI_STRESS_ISER=1, tl_prefix=iser:), where the keepalive, the
+# timeouts and the ABORT TASK travel as iSER messages.
+recovery() {
+  local label=$1 sp
+  shift
+  # iser-target killed and restarted: the run sees a delay, not an error.
+  tl_start 64M "$@"
+  "$stress" 127.0.0.1 "$port" "$iqn" 0 8 32 >"$dir/stress.out" 2>&1 &
+  sp=$!
+  tl_children=("$sp")
+  sleep 2
+  kill -KILL "$pid"
+  wait "$pid" 2>/dev/null
+  pid=
+  sleep 1.5
+  "$bin" --portal "${tl_prefix:-}127.0.0.1:$port" --target "$iqn" --lun "$dir/lun0.img" "$@" \
+    >>"$log" 2>&1 &
+  pid=$!
+  if tl_wait_exit "$sp" 60; then
+    if grep -q 'reconnects [1-9]' "$dir/stress.out"; then
+      ok "$label: iser-target killed and restarted: $(cat "$dir/stress.out")"
+    else
+      not_ok "$label: no reconnect counted: $(cat "$dir/stress.out")"
+    fi
   else
-    not_ok "no reconnect counted: $(cat "$dir/stress.out")"
+    not_ok "$label: iser-target killed and restarted:"
+    cat "$dir/stress.out"
   fi
-else
-  not_ok "iser-target killed and restarted:"
-  cat "$dir/stress.out"
-fi
 
-# iser-target frozen (SIGSTOP) for 6 s with commands in flight: they time
-# out (2 s), ABORT TASK and LUN RESET get no answer either, the session
-# recovers on a new connection once the target thaws; nothing fails.
-STRESS_CMD_TIMEOUT=2 "$stress" 127.0.0.1 "$port" "$iqn" 0 8 16 >"$dir/stress.out" 2>&1 &
-sp=$!
-tl_children=("$sp")
-sleep 1.5
-kill -STOP "$pid"
-sleep 6
-kill -CONT "$pid"
-if tl_wait_exit "$sp" 60 && grep -q 'timeouts [1-9]' "$dir/stress.out"; then
-  ok "iser-target frozen for 6 s: $(cat "$dir/stress.out")"
-else
-  not_ok "iser-target frozen for 6 s:"
-  cat "$dir/stress.out"
-fi
-tl_stop
+  # iser-target frozen (SIGSTOP) for 6 s with commands in flight: they
+  # time out (2 s), ABORT TASK and LUN RESET get no answer either, the
+  # session recovers on a new connection once the target thaws; nothing
+  # fails.
+  STRESS_CMD_TIMEOUT=2 "$stress" 127.0.0.1 "$port" "$iqn" 0 8 16 >"$dir/stress.out" 2>&1 &
+  sp=$!
+  tl_children=("$sp")
+  sleep 1.5
+  kill -STOP "$pid"
+  sleep 6
+  kill -CONT "$pid"
+  if tl_wait_exit "$sp" 60 && grep -q 'timeouts [1-9]' "$dir/stress.out"; then
+    ok "$label: iser-target frozen for 6 s: $(cat "$dir/stress.out")"
+  else
+    not_ok "$label: iser-target frozen for 6 s:"
+    cat "$dir/stress.out"
+  fi
+  tl_stop
+}
+
+recovery "iSCSI/TCP"
+tl_prefix=iser: INI_STRESS_ISER=1 recovery "iSER/soft" --fabric soft
 echo "# $fails failed"
 [ "$fails" -eq 0 ]

@@ -119,8 +119,14 @@ int main(int argc, char **argv)
 
 	if (argc < 7) {
 		fprintf(stderr,
-			"usage: ini_stress HOST PORT IQN LUN SECONDS QD [USER SECRET [TUSER TSECRET]]\n");
+			"usage: ini_stress HOST PORT IQN LUN SECONDS QD [USER SECRET [TUSER TSECRET]]\n"
+			"       INI_STRESS_ISER=1: over iSER on the soft provider\n");
 		return 2;
+	}
+	if (getenv("INI_STRESS_ISER")) {
+		o.iser = true;
+		o.fabric = "soft";
+		o.arm_delay = -1;
 	}
 	o.host = argv[1];
 	o.port = (uint16_t)strtoul(argv[2], NULL, 10);

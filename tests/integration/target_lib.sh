@@ -43,18 +43,19 @@ skip() {
   exit 77
 }
 
-# tl_start SIZE [ARGS...]: one target, LUN 0 a sparse file of SIZE.
+# tl_start SIZE [ARGS...]: one target, LUN 0 a sparse file of SIZE; its
+# portal is ${tl_prefix}127.0.0.1:PORT (tl_prefix=iser: for iSER).
 tl_start() {
   local size=$1 base
   shift
   for base in $(seq $((20000 + $$ % 20000)) 41 $((20000 + $$ % 20000 + 41 * 20))); do
     # Emptied here: the job's own redirection may come after our first grep.
     : >"$log"
-    "$bin" --portal "127.0.0.1:$base" --target "$iqn" --lun "$dir/lun0.img" --size "$size" \
-      "$@" >"$log" 2>&1 &
+    "$bin" --portal "${tl_prefix:-}127.0.0.1:$base" --target "$iqn" --lun "$dir/lun0.img" \
+      --size "$size" "$@" >"$log" 2>&1 &
     pid=$!
     for _ in $(seq 100); do
-      if grep -q "listening on 127.0.0.1:$base" "$log"; then
+      if grep -q "listening on ${tl_prefix:-}127.0.0.1:$base " "$log"; then
         port=$base
         url="iscsi://127.0.0.1:$port/$iqn/0"
         return 0
