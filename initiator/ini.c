@@ -260,13 +260,29 @@ static int cmd_send(struct ini_session *sess, struct ini_cmd *cmd)
 	return err;
 }
 
+/*
+ * Commands in flight at most: the queue depth, and over iSER the target's
+ * MaxOutstandingUnexpectedPDUs (RFC 7145 §6.7: the unexpected PDUs it has
+ * receive buffers for; 0: no limit), less two for a NOP-Out and a task
+ * management request, which are unexpected too.
+ */
+static unsigned int sess_depth(const struct ini_session *sess)
+{
+	uint32_t unexp = sess->params.max_outstanding_unexp_pdus;
+
+	if (!sess->o.iser || !unexp)
+		return sess->o.queue_depth;
+	unexp = unexp > 3 ? unexp - 2 : 1;
+	return unexp < sess->o.queue_depth ? unexp : sess->o.queue_depth;
+}
+
 /* Send what the window, the queue depth and the connection allow. */
 static void sess_pump(struct ini_session *sess)
 {
 	struct ini_cmd *cmd;
 
 	while (!list_empty(&sess->queued) && sess->conn.state == CONN_FFP &&
-	       sess->nsent < sess->o.queue_depth && window_open(sess)) {
+	       sess->nsent < sess_depth(sess) && window_open(sess)) {
 		cmd = sess->queued.next;
 		list_del(cmd);
 		list_add_tail(&sess->inflight, cmd);

@@ -270,6 +270,13 @@ void tgt_rdma_sniff(struct tgt_portal *p, int fd, const struct sockaddr *peer, s
 	sched_timer_arm(s, &sn->timer, sched_now(s) + SNIFF_TIMEOUT_NS);
 }
 
+/* RFC 7145 §6.7: the unexpected PDUs an initiator may have outstanding;
+ * half the receives, the rest for the immediate PDUs around them. */
+unsigned int conn_iser_max_unexpected(void)
+{
+	return ISER_RX_DEPTH / 2;
+}
+
 /* Data movement for the session: RFC 7145 §7.3.3, §7.3.5 */
 
 int conn_rdma_read(struct conn *c, struct task *task)

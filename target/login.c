@@ -234,10 +234,16 @@ static int login_declare(struct conn *c, struct text_buf *out, uint8_t stage)
 			err = text_append(out, "TargetAlias", c->neg.local.target_alias);
 		l->declared = true;
 	}
-	/* RFC 7145 §6.2: MaxRecvDataSegmentLength is not used over iSER. */
+	/* RFC 7145 §6.2: MaxRecvDataSegmentLength is not used over iSER;
+	 * §6.7: the unexpected PDUs we have receive buffers for. */
 	if (!err && stage == STAGE_OPERATIONAL && !l->declared_mrdsl && !c->iser) {
 		snprintf(num, sizeof(num), "%u", c->neg.local.max_recv_dsl);
 		err = text_append(out, "MaxRecvDataSegmentLength", num);
+		l->declared_mrdsl = true;
+	}
+	if (!err && stage == STAGE_OPERATIONAL && !l->declared_mrdsl && c->iser && !l->discovery) {
+		snprintf(num, sizeof(num), "%u", conn_iser_max_unexpected());
+		err = text_append(out, "MaxOutstandingUnexpectedPDUs", num);
 		l->declared_mrdsl = true;
 	}
 	return err;

@@ -659,8 +659,16 @@ static int send_targets(struct conn *c, const char *which, size_t wlen, struct t
 			continue;
 		err = text_append(out, "TargetName", ct->name);
 		for (j = 0; j < t->nportals && !err; j++) {
-			/* A wildcard portal: the address the initiator reached. */
-			snprintf(addr, sizeof(addr), "%s,1", t->portals[j].name);
+			/* RFC 7143 §13.8: domainname[:port],tpgt, with no
+			 * transport prefix; a wildcard portal: the address
+			 * the initiator reached. */
+			const char *pn = t->portals[j].name;
+
+			if (!strncmp(pn, "tcp:", 4))
+				pn += 4;
+			else if (!strncmp(pn, "iser:", 5))
+				pn += 5;
+			snprintf(addr, sizeof(addr), "%s,1", pn);
 			if (!strncmp(addr, "0.0.0.0", 7) || !strncmp(addr, "[::]", 4) ||
 			    !strncmp(addr, "::", 2))
 				snprintf(addr, sizeof(addr), "%s,1", c->local);

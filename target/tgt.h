@@ -179,6 +179,7 @@ int tgt_rdma_listen(struct tgt *t, struct tgt_portal *p, const struct sockaddr *
 		    socklen_t salen);
 void tgt_rdma_sniff(struct tgt_portal *p, int fd, const struct sockaddr *peer, socklen_t len);
 int conn_rdma_read(struct conn *c, struct task *task);
+unsigned int conn_iser_max_unexpected(void);
 int conn_rdma_write(struct conn *c, struct task *task);
 int task_buf_alloc(struct conn *c, struct task *task);
 void task_buf_free(struct task *task);

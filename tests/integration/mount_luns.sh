@@ -185,6 +185,13 @@ one_port() { # KIND
   fi
   mountpoint -q "$a" && ml_unmount "$a" fusermount
   mountpoint -q "$b" && ml_unmount "$b" fusermount
+  # RFC 7143 §13.8: a TargetAddress has no transport prefix.
+  if "$mbin" --discover "iscsi://127.0.0.1:${t_port[$k]}" >"$dir/disc.out" 2>&1 &&
+    grep -q "Portal: 127.0.0.1:${t_port[$k]},1\$" "$dir/disc.out"; then
+    ok "$k: SendTargets on the iSER portal: TargetAddress 127.0.0.1:${t_port[$k]},1"
+  else
+    not_ok "$k: SendTargets on the iSER portal: $(grep Portal "$dir/disc.out")"
+  fi
 }
 
 # Errors before any login: the same whatever the target.
