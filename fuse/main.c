@@ -329,8 +329,13 @@ static int serve(struct mnt *m)
 		log_err("cannot watch the FUSE device: %s", strerror(-ret));
 		return ret;
 	}
-	log_info("%s %s: %zu LUN%s on %s", m->portal, m->url.target, m->nluns,
-		 m->nluns == 1 ? "" : "s", m->mountpoint);
+	log_info("%s %s: %zu LUN%s on %s%s", m->portal, m->url.target, m->nluns,
+		 m->nluns == 1 ? "" : "s", m->mountpoint, m->io.iser ? " (iSER)" : "");
+	if (m->io.iser && (!m->io.fabric || !strcmp(m->io.fabric, "auto")))
+		log_info(
+			"fabric auto: using the %s RDMA provider%s", ini_session_transport(m->sess),
+			strcmp(ini_session_transport(m->sess), "soft") ? ""
+								       : " (no RDMA device found)");
 	m->connected = true;
 	sched_timer_arm(m->sched, &m->watch, sched_now(m->sched) + WATCH_INTERVAL_NS);
 	while (!m->stop && !ret)

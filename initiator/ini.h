@@ -161,6 +161,10 @@ void ini_session_stats(const struct ini_session *sess, struct ini_stats *st);
  * (MaxBurstLength-aware hint; 0 before login). */
 uint32_t ini_session_max_burst(const struct ini_session *sess);
 
+/* The transport in use: "tcp", or over iSER the RDMA provider ("verbs",
+ * "soft"); for logs, e.g. of -o fabric=auto. */
+const char *ini_session_transport(const struct ini_session *sess);
+
 /* One target from a SendTargets answer. */
 struct ini_target {
 	char name[224];

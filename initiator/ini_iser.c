@@ -212,3 +212,10 @@ void conn_fini(struct ini_session *sess)
 	c->pd = NULL;
 	c->rdma = NULL;
 }
+
+const char *ini_session_transport(const struct ini_session *sess)
+{
+	if (!sess->o.iser)
+		return "tcp";
+	return sess->conn.rdma ? rdma_dev_provider(sess->conn.rdma) : "iser";
+}
