@@ -105,6 +105,7 @@ static int prepare(struct mnt *m, struct opts_chap *chap)
 		.iser = m->url.transport == URL_ISER,
 		.fabric = m->o->fabric,
 		.arm_delay = m->o->arm_delay,
+		.mpa_crc = m->o->mpa_crc,
 	};
 	return 0;
 }

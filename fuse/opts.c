@@ -43,6 +43,8 @@ const char opts_usage[] =
 	"                         verbs (rdma-core) or soft (iWARP over TCP)\n"
 	"  -o arm_delay=N         iser://: empty completion queue polls before\n"
 	"                         waiting for a notification again (default 2)\n"
+	"  -o mpa_crc             iser:// on soft: ask for MPA CRC32C on every frame\n"
+	"                         (default: not asked, as siw; TCP's checksum only)\n"
 	"  -o header_digest       ask for CRC32C header digests\n"
 	"  -o data_digest         ask for CRC32C data digests\n"
 	"  -f                     stay in the foreground\n"
@@ -120,6 +122,7 @@ static const struct flag_opt flag_opts[] = {
 	{"direct_io", offsetof(struct opts, cache), false},
 	{"cache", offsetof(struct opts, cache), true},
 	{"header_digest", offsetof(struct opts, header_digest), true},
+	{"mpa_crc", offsetof(struct opts, mpa_crc), true},
 	{"data_digest", offsetof(struct opts, data_digest), true},
 };
 

@@ -23,6 +23,7 @@ struct opts {
 	bool foreground, debug;
 	bool ro, allow_other, cache;
 	bool header_digest, data_digest;
+	bool mpa_crc;		       /* iser:// on soft: ask for MPA CRC32C */
 	unsigned int chap_algs;	       /* INI_CHAP_*; 0: any */
 	unsigned int queue_depth;      /* 0: the initiator's default */
 	uint32_t max_io;	       /* bytes per SCSI command */

@@ -53,6 +53,7 @@ struct ini_opts {
 	bool iser;		       /* iSER (RFC 7145) instead of iSCSI/TCP */
 	const char *fabric;	       /* iSER: "auto" (NULL), "verbs" or "soft" */
 	int arm_delay;		       /* iSER: empty CQ polls before re-arming; < 0: default */
+	bool mpa_crc;		       /* iSER on soft: ask for MPA CRC32C (RFC 5044 §7.1) */
 };
 
 /* CHAP algorithms to offer. tgt 1.0.85 picks SHA-256 when offered and

@@ -109,7 +109,12 @@ static int dev_open(struct ini_session *sess)
 	const char *name = sess->o.fabric ? sess->o.fabric : "auto";
 	int err;
 
-	err = rdma_dev_create(sess->sched, name, NULL, &c->rdma);
+	/* Like siw (mpa_crc_required=0), soft does not ask for MPA CRC
+	 * unless told: TCP's checksum is what iSCSI/TCP without digests
+	 * has too. A peer that asks gets it (RFC 5044 §7.1). */
+	struct rdma_dev_opts dopts = {.no_crc = !sess->o.mpa_crc};
+
+	err = rdma_dev_create(sess->sched, name, &dopts, &c->rdma);
 	if (err) {
 		sess_error(sess, "RDMA provider '%s': %s", name,
 			   err == -ENOENT   ? "not built in (rdma-core missing at build time)"

@@ -69,7 +69,8 @@ run() { # KIND
   else
     not_ok "$k: fusermount3 -u: iser-mount exited $rc"
   fi
-  if ! ml_mount "$m" "${url[$k]}/${lun[$k,0]}"; then
+  # Over iSER the second mount asks for MPA CRC32C on every frame.
+  if ! ml_mount "$m" "${url[$k]}/${lun[$k,0]}" "$([ "$k" = iser-soft ] && echo mpa_crc)"; then
     not_ok "$k: mount again"
     return
   fi
