@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "blkio.h"
+#include "common/rbuf.h"
 #include "common/be.h"
 
 #define SLOTS_MAX 16 /* commands in flight per request */
@@ -63,6 +64,7 @@ struct blkio_req {
 	uint64_t off, len;     /* bytes asked, clamped to the size */
 	uint64_t lba, nblocks; /* the blocks they touch */
 	uint8_t *buf;	       /* owned: whole blocks (READ, RMW), edges (PUNCH) */
+	struct rbuf *reg;      /* holds buf when it came from d->buf_get */
 	const uint8_t *src;    /* the caller's data (WRITE, RMW) */
 	unsigned int phase;
 	struct blkio_seg segs[3];
@@ -122,6 +124,13 @@ void blkio_init(struct blkio_dev *d, void (*submit)(void *ctx, struct ini_cmd *c
 	link_init(&d->waiting);
 }
 
+void blkio_set_bufs(struct blkio_dev *d, struct rbuf *(*get)(void *ctx, size_t len),
+		    void (*put)(struct rbuf *b))
+{
+	d->buf_get = get;
+	d->buf_put = put;
+}
+
 uint64_t blkio_size(const struct blkio_dev *d)
 {
 	return d->nblocks * d->block_size;
@@ -170,6 +179,7 @@ static void cmd_fill(struct blkio_req *r, struct blkio_slot *sl, const struct bl
 		c->dir = sg->op == SEG_READ ? INI_DIR_READ : INI_DIR_WRITE;
 		c->buf = sg->buf + (lba - sg->lba) * bs;
 		c->len = n * bs;
+		c->reg = r->reg; /* the library checks that buf is inside */
 		break;
 	case SEG_UNMAP:
 		cdb_unmap(c, sl->param, lba, n);
@@ -433,7 +443,10 @@ static void req_finish(struct blkio_req *r)
 	if (!r->err && r->kind == REQ_READ)
 		data = r->buf + (r->off - r->lba * r->d->block_size);
 	r->cb(r->arg, res, data);
-	free(r->buf);
+	if (r->reg)
+		r->d->buf_put(r->reg);
+	else
+		free(r->buf);
 	free(r);
 }
 
@@ -508,8 +521,11 @@ static struct blkio_req *req_alloc(struct blkio_dev *d, enum req_kind kind, uint
 {
 	struct blkio_req *r = req_new(d, kind, off, len, cb, arg);
 
+	if (r && nbuf && nbuf <= SIZE_MAX / d->block_size) {
+		r->reg = d->buf_get ? d->buf_get(d->ctx, nbuf * d->block_size) : NULL;
+		r->buf = r->reg ? r->reg->addr : malloc(nbuf * d->block_size);
+	}
 	if (r && nbuf) {
-		r->buf = nbuf <= SIZE_MAX / d->block_size ? malloc(nbuf * d->block_size) : NULL;
 		if (!r->buf) {
 			free(r);
 			r = NULL;

@@ -51,6 +51,9 @@ struct blkio_link {
 struct blkio_dev {
 	void (*submit)(void *ctx, struct ini_cmd *cmd); /* never completes inline */
 	void *ctx;
+	/* Optional (blkio_set_bufs()): where request buffers come from. */
+	struct rbuf *(*buf_get)(void *ctx, size_t len);
+	void (*buf_put)(struct rbuf *b);
 	uint64_t lun;
 	uint32_t block_size;
 	uint64_t nblocks;
@@ -68,6 +71,14 @@ struct blkio_dev {
 void blkio_init(struct blkio_dev *d, void (*submit)(void *ctx, struct ini_cmd *cmd), void *ctx,
 		uint64_t lun, uint32_t block_size, uint64_t nblocks, uint32_t max_io,
 		uint32_t max_unmap);
+
+/*
+ * Take request buffers from @get(@ctx, len) (NULL: fall back to malloc)
+ * and give them back with @put: ini_buf_get() and ini_buf_put(), so that
+ * over iSER the target reads and writes them with no copy.
+ */
+void blkio_set_bufs(struct blkio_dev *d, struct rbuf *(*get)(void *ctx, size_t len),
+		    void (*put)(struct rbuf *b));
 
 uint64_t blkio_size(const struct blkio_dev *d);
 

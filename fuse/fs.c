@@ -342,6 +342,11 @@ static void submit_ini(void *ctx, struct ini_cmd *cmd)
 	ini_submit(ctx, cmd);
 }
 
+static struct rbuf *buf_ini(void *ctx, size_t len)
+{
+	return ini_buf_get(ctx, len);
+}
+
 /* libfuse's messages into our log (syslog once in the background). */
 static void fuse_log_fn(enum fuse_log_level level, const char *fmt, va_list ap)
 {
@@ -375,6 +380,8 @@ static void lun_setup(struct fs *fs, struct fs_lun *l, const struct probe_lun *i
 		max_io = (uint64_t)info->max_xfer * info->block_size;
 	blkio_init(&l->dev, submit_ini, fs->sess, info->lun, info->block_size, info->nblocks,
 		   (uint32_t)max_io, l->ro ? 0 : info->max_unmap);
+	/* Over iSER, read buffers the target writes straight into. */
+	blkio_set_bufs(&l->dev, buf_ini, ini_buf_put);
 }
 
 /* "a,b" is two options to libfuse: escape what it splits on. */

@@ -200,19 +200,29 @@ static int cmd_iser_buf(struct ini_session *sess, struct ini_cmd *cmd, uint32_t 
 {
 	int err;
 
+	const struct rbuf *b = cmd->reg;
+	uintptr_t va = (uintptr_t)cmd->buf;
+
 	if (cmd->dir == INI_DIR_NONE || !cmd->len || (cmd->dir == INI_DIR_WRITE && imm == cmd->len))
 		return 0;
-	if (!cmd->xbuf && (err = rbuf_get(sess->conn.pool, cmd->len, &cmd->xbuf)))
-		return err;
+	/* The caller's registered buffer, or a copy through one of ours. */
+	if (!b || va < (uintptr_t)b->addr || va - (uintptr_t)b->addr > b->cap ||
+	    cmd->len > b->cap - (va - (uintptr_t)b->addr)) {
+		if (!cmd->xbuf && (err = rbuf_get(sess->conn.pool, cmd->len, &cmd->xbuf)))
+			return err;
+		b = cmd->xbuf;
+		va = (uintptr_t)b->addr;
+		if (cmd->dir == INI_DIR_WRITE)
+			memcpy(b->addr + imm, (uint8_t *)cmd->buf + imm, cmd->len - imm);
+	}
 	if (cmd->dir == INI_DIR_WRITE) {
-		memcpy(cmd->xbuf->addr + imm, (uint8_t *)cmd->buf + imm, cmd->len - imm);
 		ctrl->wsv = true;
-		ctrl->write_stag = cmd->xbuf->rkey;
-		ctrl->write_va = (uintptr_t)cmd->xbuf->addr + imm;
+		ctrl->write_stag = b->rkey;
+		ctrl->write_va = va + imm;
 	} else {
 		ctrl->rsv = true;
-		ctrl->read_stag = cmd->xbuf->rkey;
-		ctrl->read_va = (uintptr_t)cmd->xbuf->addr;
+		ctrl->read_stag = b->rkey;
+		ctrl->read_va = va;
 	}
 	return 0;
 }
@@ -372,10 +382,11 @@ static void rsp_scsi(struct ini_session *sess, const struct pdu *p)
 		cmd->sense_len = (uint8_t)n;
 	}
 	cmd->residual = r->underflow ? r->residual : 0;
-	if (cmd->xbuf && cmd->dir == INI_DIR_READ) {
+	if (sess->o.iser && cmd->dir == INI_DIR_READ) {
 		/* iSER: the target's RDMA WRITEs completed before its Send. */
 		cmd->xfer = cmd->residual < cmd->len ? cmd->len - cmd->residual : 0;
-		memcpy(cmd->buf, cmd->xbuf->addr, cmd->xfer);
+		if (cmd->xbuf)
+			memcpy(cmd->buf, cmd->xbuf->addr, cmd->xfer);
 	}
 	cmd_finish(sess, cmd);
 }

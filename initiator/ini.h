@@ -77,7 +77,8 @@ struct ini_cmd {
 	void *buf;    /* data buffer; owned by the caller */
 	uint32_t len; /* bytes to transfer (Expected Data Transfer Length) */
 	void (*done)(struct ini_cmd *cmd);
-	void *priv; /* for the caller */
+	void *priv;	  /* for the caller */
+	struct rbuf *reg; /* optional: an ini_buf_get() buffer holding buf */
 
 	/* results, valid in done() */
 	int err;	/* 0, or -errno mapped from status and sense, or -EIO
@@ -161,6 +162,17 @@ void ini_session_stats(const struct ini_session *sess, struct ini_stats *st);
 /* What the target negotiated: the largest SCSI transfer worth asking
  * (MaxBurstLength-aware hint; 0 before login). */
 uint32_t ini_session_max_burst(const struct ini_session *sess);
+
+/*
+ * A data buffer of at least @len bytes for commands of @sess, or NULL
+ * (not over iSER, or no memory: use any memory then). Over iSER it is
+ * registered once; a command whose buf lies inside it, with it as
+ * cmd->reg, has its data moved by the target straight into or out of it.
+ */
+struct rbuf *ini_buf_get(struct ini_session *sess, size_t len);
+
+/* Give back a buffer of ini_buf_get() (NULL allowed). */
+void ini_buf_put(struct rbuf *b);
 
 /* The transport in use: "tcp", or over iSER the RDMA provider ("verbs",
  * "soft"); for logs, e.g. of -o fabric=auto. */

@@ -224,3 +224,17 @@ const char *ini_session_transport(const struct ini_session *sess)
 		return "tcp";
 	return sess->conn.rdma ? rdma_dev_provider(sess->conn.rdma) : "iser";
 }
+
+struct rbuf *ini_buf_get(struct ini_session *sess, size_t len)
+{
+	struct rbuf *b;
+
+	if (!sess->o.iser || !sess->conn.pool || rbuf_get(sess->conn.pool, len, &b))
+		return NULL;
+	return b;
+}
+
+void ini_buf_put(struct rbuf *b)
+{
+	rbuf_put(b);
+}
