@@ -18,6 +18,7 @@
 #define ISER_ORD_MAX 16 /* our RDMA READs in flight, at most */
 #define ISER_IRD 16	/* the peer's we serve (the initiator serves the target's) */
 #define ISER_HDRS (ISER_HDR_LEN + PDU_BHS_LEN)
+#define ISER_SIGNAL_EVERY 16 /* a Send with no ref: signaled one in this many */
 
 enum iser_op_kind { OP_SEND, OP_WRITE, OP_READ };
 
@@ -57,6 +58,7 @@ struct iser_conn {
 
 	struct iser_op *sq; /* slots of posted requests, in order */
 	unsigned int sq_n, sq_head, sq_tail;
+	unsigned int unsignaled; /* posted in a row with no completion asked */
 
 	struct iser_op *bl_head, *bl_tail; /* the backlog */
 	struct iser_conn_stats st;
@@ -153,10 +155,29 @@ static bool op_fits(const struct iser_conn *ic, enum iser_op_kind kind)
 	return true;
 }
 
+/*
+ * Whether @op asks for a completion. One with a ref must; the others only
+ * now and then, as Linux's ib_iser does, so that a command costs the
+ * initiator one completion (its response) instead of two. A signaled
+ * completion retires every request posted before it (completions of a
+ * queue come in order), and the one that takes the last free send buffer
+ * or half the send queue is signaled, so that room always comes back.
+ */
+static bool op_signaled(struct iser_conn *ic, const struct iser_op *op)
+{
+	if (op->ref || op->kind == OP_READ || ++ic->unsignaled >= ISER_SIGNAL_EVERY ||
+	    ic->sq_tail + 1 - ic->sq_head >= ic->sq_n / 2 ||
+	    (op->kind == OP_SEND && ic->tx_tail + 1 - ic->tx_head >= ic->a.tx_depth)) {
+		ic->unsignaled = 0;
+		return true;
+	}
+	return false;
+}
+
 /* Post @op, which fits; a Send's bytes are in the send buffer at tx_tail. */
 static int op_post(struct iser_conn *ic, const struct iser_op *op)
 {
-	struct rdma_send_wr wr = {.wr_id = ic->sq_tail, .num_sge = 1, .flags = RDMA_SEND_SIGNALED};
+	struct rdma_send_wr wr = {.wr_id = ic->sq_tail, .num_sge = 1};
 	struct rdma_send_wr *bad;
 	struct rdma_sge sge;
 	int err;
@@ -175,6 +196,7 @@ static int op_post(struct iser_conn *ic, const struct iser_op *op)
 	}
 	sge.length = op->len;
 	wr.sg_list = &sge;
+	wr.flags = op_signaled(ic, op) ? RDMA_SEND_SIGNALED : 0;
 	err = rdma_conn_post_send(ic->rc, &wr, &bad);
 	if (err)
 		return err;
@@ -335,28 +357,36 @@ int iser_conn_rdma_read(struct iser_conn *ic, struct rbuf *b, uint32_t off, uint
 
 /* Completions */
 
+/* Retire the send queue up to the request @wc completes: those before it
+ * were not signaled and have completed too, in order. */
 static void tx_done(struct iser_conn *ic, const struct rdma_wc *wc)
 {
+	unsigned int k = (unsigned int)wc->wr_id;
 	struct iser_op *op;
+	bool last;
 
-	if (wc->wr_id != ic->sq_head || ic->sq_head == ic->sq_tail) {
+	if (wc->wr_id > UINT32_MAX || k - ic->sq_head >= ic->sq_tail - ic->sq_head) {
 		iser_fail(ic, -EPROTO, "send completion out of order");
 		return;
 	}
-	op = &ic->sq[ic->sq_head % ic->sq_n];
-	ic->sq_head++;
-	if (op->kind == OP_SEND)
-		ic->tx_head++;
-	else if (op->kind == OP_READ)
-		ic->reads_out--;
-	if (wc->status != RDMA_WC_SUCCESS)
-		iser_fail(ic, -ECONNRESET,
-			  wc->status == RDMA_WC_WR_FLUSH_ERR ? "flushed"
-			  : op->kind == OP_READ		     ? "RDMA READ failed"
-			  : op->kind == OP_WRITE	     ? "RDMA WRITE failed"
-							     : "Send failed");
-	if (op->ref)
-		ic->cb->done(ic, op->ref, wc->status == RDMA_WC_SUCCESS ? 0 : -ECONNRESET);
+	do {
+		op = &ic->sq[ic->sq_head % ic->sq_n];
+		last = ic->sq_head == k;
+		ic->sq_head++;
+		if (op->kind == OP_SEND)
+			ic->tx_head++;
+		else if (op->kind == OP_READ)
+			ic->reads_out--;
+		if (last && wc->status != RDMA_WC_SUCCESS)
+			iser_fail(ic, -ECONNRESET,
+				  wc->status == RDMA_WC_WR_FLUSH_ERR ? "flushed"
+				  : op->kind == OP_READ		     ? "RDMA READ failed"
+				  : op->kind == OP_WRITE	     ? "RDMA WRITE failed"
+								     : "Send failed");
+		if (op->ref)
+			ic->cb->done(ic, op->ref,
+				     last && wc->status != RDMA_WC_SUCCESS ? -ECONNRESET : 0);
+	} while (!last);
 }
 
 static void wc_one(struct iser_conn *ic, const struct rdma_wc *wc)
