@@ -618,6 +618,11 @@ void iser_conn_event(struct iser_conn *ic, const struct rdma_event *ev)
 		iser_fail(ic, ev->status ? ev->status : -ECONNREFUSED, "cannot connect");
 		break;
 	case RDMA_EV_DISCONNECTED:
+		/* The event and the completions come through different fds:
+		 * what the peer sent before it left (a Login Reject, a last
+		 * response) is handled before the connection is down. */
+		while (!ic->down && iser_poll(&ic->poller, ISER_WC_BATCH) == ISER_WC_BATCH)
+			;
 		iser_fail(ic, ev->status, ev->status ? "connection lost" : "disconnected");
 		break;
 	default:
