@@ -45,6 +45,8 @@ struct iser_conn {
 	void *ctx;
 	struct iser_conn_attr a;
 	bool posted_rx, established, down;
+	bool flushed;	       /* a flush came: DISCONNECTED follows, with why */
+	unsigned int refs_out; /* posted requests with a ref, not completed */
 	unsigned int ord, reads_out;
 
 	uint8_t *rx_mem;
@@ -203,6 +205,8 @@ static int op_post(struct iser_conn *ic, const struct iser_op *op)
 	ic->sq[ic->sq_tail % ic->sq_n] = *op;
 	ic->sq[ic->sq_tail % ic->sq_n].bytes = NULL;
 	ic->sq_tail++;
+	if (op->ref)
+		ic->refs_out++;
 	if (op->kind == OP_SEND) {
 		ic->tx_tail++;
 		ic->st.sends++;
@@ -233,7 +237,7 @@ static void backlog_run(struct iser_conn *ic)
 {
 	struct iser_op *op;
 
-	while ((op = ic->bl_head) && !ic->down && op_fits(ic, op->kind)) {
+	while ((op = ic->bl_head) && !ic->down && !ic->flushed && op_fits(ic, op->kind)) {
 		if (op->kind == OP_SEND)
 			memcpy(ic->tx_mem + (size_t)(ic->tx_tail % ic->a.tx_depth) * ic->tx_stride,
 			       op->bytes, op->len);
@@ -244,6 +248,22 @@ static void backlog_run(struct iser_conn *ic)
 		ic->bl_head = op->next;
 		if (!ic->bl_head)
 			ic->bl_tail = NULL;
+		free(op->bytes);
+		free(op);
+	}
+}
+
+/* Down: what never left ends with done(ref, -ECONNRESET), in order. */
+static void backlog_fail(struct iser_conn *ic)
+{
+	struct iser_op *op;
+
+	while ((op = ic->bl_head)) {
+		ic->bl_head = op->next;
+		if (!ic->bl_head)
+			ic->bl_tail = NULL;
+		if (op->ref)
+			ic->cb->done(ic, op->ref, -ECONNRESET);
 		free(op->bytes);
 		free(op);
 	}
@@ -266,7 +286,7 @@ static int op_submit(struct iser_conn *ic, const struct iser_op *op, const uint8
 {
 	struct iser_op *q;
 
-	if (ic->down || !ic->rc)
+	if (ic->down || ic->flushed || !ic->rc)
 		return -ENOTCONN;
 	if (!ic->bl_head && op_fits(ic, op->kind)) {
 		if (op->kind == OP_SEND && bytes)
@@ -306,7 +326,7 @@ int iser_conn_send(struct iser_conn *ic, struct pdu_bhs *bhs, const struct iser_
 
 	if (len > ic->a.send_dsl)
 		return -EMSGSIZE;
-	if (ic->down || !ic->rc)
+	if (ic->down || ic->flushed || !ic->rc)
 		return -ENOTCONN;
 	if (ctrl)
 		h.ctrl = *ctrl;
@@ -377,15 +397,20 @@ static void tx_done(struct iser_conn *ic, const struct rdma_wc *wc)
 			ic->tx_head++;
 		else if (op->kind == OP_READ)
 			ic->reads_out--;
-		if (last && wc->status != RDMA_WC_SUCCESS)
+		/* A flush says the connection is in error, not why: the
+		 * DISCONNECTED event that follows does (rdma.h). */
+		if (last && wc->status == RDMA_WC_WR_FLUSH_ERR)
+			ic->flushed = true;
+		else if (last && wc->status != RDMA_WC_SUCCESS)
 			iser_fail(ic, -ECONNRESET,
-				  wc->status == RDMA_WC_WR_FLUSH_ERR ? "flushed"
-				  : op->kind == OP_READ		     ? "RDMA READ failed"
-				  : op->kind == OP_WRITE	     ? "RDMA WRITE failed"
-								     : "Send failed");
-		if (op->ref)
+				  op->kind == OP_READ	 ? "RDMA READ failed"
+				  : op->kind == OP_WRITE ? "RDMA WRITE failed"
+							 : "Send failed");
+		if (op->ref) {
+			ic->refs_out--;
 			ic->cb->done(ic, op->ref,
 				     last && wc->status != RDMA_WC_SUCCESS ? -ECONNRESET : 0);
+		}
 	} while (!last);
 }
 
@@ -395,9 +420,12 @@ static void wc_one(struct iser_conn *ic, const struct rdma_wc *wc)
 		tx_done(ic, wc);
 		return;
 	}
+	if (wc->status == RDMA_WC_WR_FLUSH_ERR) {
+		ic->flushed = true;
+		return;
+	}
 	if (wc->status != RDMA_WC_SUCCESS) {
-		iser_fail(ic, -ECONNRESET,
-			  wc->status == RDMA_WC_WR_FLUSH_ERR ? "flushed" : "receive failed");
+		iser_fail(ic, -ECONNRESET, "receive failed");
 		return;
 	}
 	if (!ic->down)
@@ -624,6 +652,7 @@ void iser_conn_event(struct iser_conn *ic, const struct rdma_event *ev)
 		while (!ic->down && iser_poll(&ic->poller, ISER_WC_BATCH) == ISER_WC_BATCH)
 			;
 		iser_fail(ic, ev->status, ev->status ? "connection lost" : "disconnected");
+		backlog_fail(ic);
 		break;
 	default:
 		break;
@@ -632,7 +661,7 @@ void iser_conn_event(struct iser_conn *ic, const struct rdma_event *ev)
 
 bool iser_conn_tx_pending(const struct iser_conn *ic)
 {
-	return ic->sq_head != ic->sq_tail || ic->bl_head;
+	return ic->refs_out || ic->bl_head;
 }
 
 void iser_conn_disconnect(struct iser_conn *ic)

@@ -63,8 +63,9 @@ struct iser_conn_cb {
 	/*
 	 * A request posted with a non-NULL @ref finished: a Send has left, an
 	 * RDMA READ's data is in place, an RDMA WRITE has left. @err is 0,
-	 * or -ECONNRESET when it was flushed or failed (the connection is
-	 * then down). Not called for requests dropped by iser_conn_destroy().
+	 * or -ECONNRESET when it was flushed, failed, or never left the
+	 * backlog (the connection is then down). Not called for requests
+	 * dropped by iser_conn_destroy().
 	 */
 	void (*done)(struct iser_conn *ic, void *ref, int err);
 	/* Established: the initiator may send its first Login Request. */
@@ -149,7 +150,8 @@ int iser_conn_rdma_write(struct iser_conn *ic, const struct rbuf *b, uint32_t of
 int iser_conn_rdma_read(struct iser_conn *ic, struct rbuf *b, uint32_t off, uint32_t len,
 			uint32_t stag, uint64_t va, void *ref);
 
-/* Requests posted and not completed, or waiting in the backlog. */
+/* Requests with a ref posted and not completed, or any waiting in the
+ * backlog. Requests with no ref may complete unreported (unsignaled). */
 bool iser_conn_tx_pending(const struct iser_conn *ic);
 
 /* Start a disconnect; down() follows. */
