@@ -105,6 +105,16 @@ static void poller_notified(struct sched_fd *sfd, uint32_t events)
 	sched_schedule(p->sched, &p->poll_ev);
 }
 
+void poller_notify(struct poller *p)
+{
+	p->stats.notifications++;
+	if (p->state == POLLER_DISABLED)
+		return;
+	p->state = POLLER_POLLING;
+	p->empty_rounds = 0;
+	sched_schedule(p->sched, &p->poll_ev);
+}
+
 void poller_init(struct poller *p, struct sched *s, const struct poller_ops *ops, int notify_fd,
 		 int weight)
 {

@@ -118,6 +118,13 @@ void poller_set_arm_delay(struct poller *p, unsigned int rounds);
 /* Edge mode (see above); before poller_enable(). ops->arm is not called. */
 void poller_set_edge(struct poller *p);
 
+/*
+ * A notification delivered by a call instead of the fd (a source in the
+ * same thread, e.g. rdma_cq_set_notify()): counted, and handled as one
+ * read from the fd would be (step 1). Safe from any handler.
+ */
+void poller_notify(struct poller *p);
+
 /* Schedule a poll now, e.g. when the owner knows completions are queued. */
 void poller_kick(struct poller *p);
 

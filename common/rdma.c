@@ -256,6 +256,11 @@ int rdma_cq_ack(struct rdma_cq *cq)
 	return cq->dev->ops->cq_ack(cq);
 }
 
+int rdma_cq_set_notify(struct rdma_cq *cq, void (*fn)(void *arg), void *arg)
+{
+	return cq->dev->ops->cq_set_notify(cq, fn, arg);
+}
+
 int rdma_conn_post_send(struct rdma_conn *conn, struct rdma_send_wr *wr,
 			struct rdma_send_wr **bad_wr)
 {
@@ -282,5 +287,13 @@ int rdma_nosup_conn_get_stats(const struct rdma_conn *conn, struct rdma_conn_sta
 {
 	(void)conn;
 	(void)st;
+	return -EOPNOTSUPP;
+}
+
+int rdma_nosup_cq_set_notify(struct rdma_cq *cq, void (*fn)(void *arg), void *arg)
+{
+	(void)cq;
+	(void)fn;
+	(void)arg;
 	return -EOPNOTSUPP;
 }

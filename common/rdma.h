@@ -337,6 +337,17 @@ int rdma_cq_arm(struct rdma_cq *cq);
 /* Consume pending notifications. Returns how many, or -EAGAIN (none). */
 int rdma_cq_ack(struct rdma_cq *cq);
 
+/*
+ * Soft: the notification of an armed @cq calls @fn(@arg) instead of making
+ * the fd readable. The provider runs on the caller's scheduler thread, so
+ * a wake-up through the fd would cost a write, an epoll wake and a read
+ * per notification for nothing. @fn runs from inside the provider: it may
+ * only note the notification or schedule work, not call the provider.
+ * Returns 0, or -EOPNOTSUPP (verbs: its notifications come from the
+ * kernel, through the fd).
+ */
+int rdma_cq_set_notify(struct rdma_cq *cq, void (*fn)(void *arg), void *arg);
+
 /* Work requests */
 
 /* Same layout as struct ibv_sge. @addr: absolute virtual address. */
@@ -411,6 +422,7 @@ struct rdma_ops {
 	int (*cq_poll)(struct rdma_cq *cq, struct rdma_wc *wc, int n);
 	int (*cq_arm)(struct rdma_cq *cq);
 	int (*cq_ack)(struct rdma_cq *cq);
+	int (*cq_set_notify)(struct rdma_cq *cq, void (*fn)(void *arg), void *arg);
 	int (*listen)(struct rdma_dev *dev, const struct sockaddr *sa, socklen_t salen, int backlog,
 		      struct rdma_listener **ret);
 	void (*listener_destroy)(struct rdma_listener *l);
@@ -466,5 +478,6 @@ extern const struct rdma_ops rdma_verbs_ops; /* only when built with rdma-core *
 /* Stubs for the slots a provider does not fill: -EOPNOTSUPP. */
 int rdma_nosup_listener_adopt(struct rdma_listener *l, int fd, const void *buf, size_t len);
 int rdma_nosup_conn_get_stats(const struct rdma_conn *conn, struct rdma_conn_stats *st);
+int rdma_nosup_cq_set_notify(struct rdma_cq *cq, void (*fn)(void *arg), void *arg);
 
 #endif /* ISERKIT_RDMA_H */

@@ -101,6 +101,8 @@ struct soft_cq {
 	 * that would let the ring overflow fails with -ENOMEM instead. */
 	uint32_t reserved;
 	bool armed;
+	void (*notify)(void *arg); /* rdma_cq_set_notify(): instead of the fd */
+	void *notify_arg;
 };
 
 /* A queued event, embedded in its connection. */
@@ -351,7 +353,10 @@ static void cq_push(struct soft_cq *cq, const struct rdma_wc *wc)
 	 * the arm; the poller's drain finds those added before it. */
 	if (cq->armed) {
 		cq->armed = false;
-		efd_signal(cq->base.fd);
+		if (cq->notify)
+			cq->notify(cq->notify_arg);
+		else
+			efd_signal(cq->base.fd);
 	}
 }
 
@@ -413,6 +418,15 @@ static int soft_cq_poll(struct rdma_cq *rcq, struct rdma_wc *wc, int n)
 static int soft_cq_arm(struct rdma_cq *rcq)
 {
 	to_cq(rcq)->armed = true;
+	return 0;
+}
+
+static int soft_cq_set_notify(struct rdma_cq *rcq, void (*fn)(void *arg), void *arg)
+{
+	struct soft_cq *cq = to_cq(rcq);
+
+	cq->notify = fn;
+	cq->notify_arg = arg;
 	return 0;
 }
 
@@ -2746,6 +2760,7 @@ const struct rdma_ops rdma_soft_ops = {
 	.cq_poll = soft_cq_poll,
 	.cq_arm = soft_cq_arm,
 	.cq_ack = soft_cq_ack,
+	.cq_set_notify = soft_cq_set_notify,
 	.listen = soft_listen,
 	.listener_destroy = soft_listener_destroy,
 	.listener_addr = soft_listener_addr,

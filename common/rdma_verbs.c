@@ -780,6 +780,7 @@ const struct rdma_ops rdma_verbs_ops = {
 	.cq_poll = verbs_cq_poll,
 	.cq_arm = verbs_cq_arm,
 	.cq_ack = verbs_cq_ack,
+	.cq_set_notify = rdma_nosup_cq_set_notify,
 	.listen = verbs_listen,
 	.listener_destroy = verbs_listener_destroy,
 	.listener_addr = verbs_listener_addr,

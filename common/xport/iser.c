@@ -463,6 +463,11 @@ static int iser_ack(struct poller *p)
 	return rdma_cq_ack(ic_of(p)->cq);
 }
 
+static void iser_cq_notify(void *arg)
+{
+	poller_notify(&((struct iser_conn *)arg)->poller);
+}
+
 static const struct poller_ops iser_poller_ops = {
 	.poll = iser_poll,
 	.arm = iser_arm,
@@ -523,6 +528,8 @@ int iser_conn_create(struct sched *s, struct rdma_dev *dev, struct rdma_pd *pd,
 		goto err_tx;
 	poller_init(&ic->poller, s, &iser_poller_ops, rdma_cq_fd(ic->cq), POLLER_DEFAULT_WEIGHT);
 	poller_set_arm_delay(&ic->poller, attr->arm_delay);
+	/* Soft: notified by a call, not through the fd (rdma.h). */
+	rdma_cq_set_notify(ic->cq, iser_cq_notify, ic);
 	err = poller_enable(&ic->poller);
 	if (err)
 		goto err_cq;

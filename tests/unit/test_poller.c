@@ -265,6 +265,41 @@ START_TEST(test_short_poll_rearms_and_drains)
 }
 END_TEST
 
+/* poller_notify(): a notification by call, as the soft CQ gives it,
+ * handled like one read from the fd: polled, re-armed, drained, idle;
+ * ignored (counted only) while disabled. */
+START_TEST(test_notify_by_call)
+{
+	struct fake_cq cq;
+
+	fake_init(&cq, 16);
+	ck_assert_int_eq(poller_enable(&cq.p), 0);
+	run(2);
+	ck_assert_int_eq(cq.p.state, POLLER_ARMED);
+	poller_reset_stats(&cq.p);
+	cq.pending = 5; /* queued with no write to the fd */
+	cq.armed = false;
+	poller_notify(&cq.p);
+	ck_assert_uint_eq(cq.p.stats.notifications, 1);
+	ck_assert_int_eq(cq.p.state, POLLER_POLLING);
+	run(1); /* poll 5 < 16: re-arm, drain scheduled */
+	ck_assert_uint_eq(cq.handled, 5);
+	ck_assert(cq.armed);
+	run(1);
+	ck_assert_int_eq(cq.p.state, POLLER_ARMED);
+	run(5);
+	ck_assert_uint_eq(cq.p.stats.polls, 2);
+	ck_assert(!notification_pending(&cq));
+	poller_disable(&cq.p);
+	cq.pending = 3;
+	poller_notify(&cq.p);
+	run(3);
+	ck_assert_uint_eq(cq.handled, 5);
+	ck_assert_int_eq(cq.p.state, POLLER_DISABLED);
+	fake_fini(&cq);
+}
+END_TEST
+
 /* The race of the 2008 tgt iSER patch: entries land after the last poll and
  * before the re-arm. The notification never fires for them; the drain
  * after re-arming must find them. */
@@ -563,6 +598,7 @@ static Suite *poller_suite(void)
 	tcase_add_test(tc, test_disable_from_poll);
 	tcase_add_test(tc, test_counters_under_load);
 	tcase_add_test(tc, test_edge_mode);
+	tcase_add_test(tc, test_notify_by_call);
 	suite_add_tcase(su, tc);
 	return su;
 }

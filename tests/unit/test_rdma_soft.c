@@ -1209,6 +1209,11 @@ static bool fd_readable(int fd)
 	return poll(&pfd, 1, 0) == 1;
 }
 
+static void count_notify(void *arg)
+{
+	(*(int *)arg)++;
+}
+
 /* One-shot: an armed CQ signals once, for a completion added after it. */
 START_TEST(test_cq_arm)
 {
@@ -1218,7 +1223,7 @@ START_TEST(test_cq_arm)
 	struct rdma_wc wc[4];
 	struct buf src, dst;
 	struct rdma_sge sg;
-	int i;
+	int i, notified = 0;
 
 	pair_init(NULL, NULL);
 	/* A's sends complete on a CQ no poller drives. */
@@ -1232,8 +1237,8 @@ START_TEST(test_cq_arm)
 	ck_assert_int_eq(rdma_conn_accept(P.conn, NULL), 0);
 	RUN_UNTIL(find_ev(&A, RDMA_EV_ESTABLISHED) && find_ev(&P, RDMA_EV_ESTABLISHED));
 	src = buf_new(&A, 64, 0);
-	dst = buf_new(&P, 64 * 4, RDMA_ACCESS_LOCAL_WRITE);
-	for (i = 0; i < 4; i++) {
+	dst = buf_new(&P, 64 * 8, RDMA_ACCESS_LOCAL_WRITE);
+	for (i = 0; i < 8; i++) {
 		sg = sge(&dst, (size_t)i * 64, 64);
 		post_recv(&P, (uint64_t)i, &sg, 1);
 	}
@@ -1260,6 +1265,21 @@ START_TEST(test_cq_arm)
 	for (i = 0; i < 3; i++)
 		ck_assert_uint_eq(wc[i].wr_id, (uint64_t)i + 1);
 	ck_assert_int_eq(rdma_cq_poll(cq, wc, 4), 0);
+
+	/* rdma_cq_set_notify(): the same one-shot notification, by a call
+	 * and not through the fd. */
+	ck_assert_int_eq(rdma_cq_set_notify(cq, count_notify, &notified), 0);
+	post_send(&A, 4, RDMA_WR_SEND, &sg, 1, 0, 0);
+	RUN_UNTIL(P.nwc == 4);
+	ck_assert_int_eq(notified, 0); /* not armed */
+	ck_assert_int_eq(rdma_cq_arm(cq), 0);
+	post_send(&A, 5, RDMA_WR_SEND, &sg, 1, 0, 0);
+	RUN_UNTIL(P.nwc == 5);
+	post_send(&A, 6, RDMA_WR_SEND, &sg, 1, 0, 0);
+	RUN_UNTIL(P.nwc == 6);
+	ck_assert_int_eq(notified, 1);
+	ck_assert(!fd_readable(rdma_cq_fd(cq)));
+	ck_assert_int_eq(rdma_cq_poll(cq, wc, 4), 3);
 
 	rdma_conn_destroy(A.conn);
 	A.conn = NULL;
