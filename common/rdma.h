@@ -140,6 +140,8 @@ struct rdma_event {
 	/* CONNECT_REQUEST: the peer's ORD and IRD; ESTABLISHED: ours as
 	 * negotiated (RFC 6581). As in struct rdma_conn_attr. */
 	uint16_t initiator_depth, responder_resources;
+	/* The peer's address, for logs; ss_family AF_UNSPEC when unknown. */
+	struct sockaddr_storage peer;
 	uint16_t pdata_len;
 	uint8_t pdata[RDMA_PDATA_MAX];
 };

@@ -463,6 +463,7 @@ static void ev_queue(struct soft_conn *c, struct soft_evq *q, enum rdma_event_ty
 		     const void *pdata, size_t len)
 {
 	struct soft_dev *d = c->dev;
+	socklen_t plen;
 
 	ev_unlink(d, q);
 	q->conn = c;
@@ -472,6 +473,9 @@ static void ev_queue(struct soft_conn *c, struct soft_evq *q, enum rdma_event_ty
 	q->ev.status = status;
 	q->ev.initiator_depth = c->ord;
 	q->ev.responder_resources = c->ird;
+	plen = sizeof(q->ev.peer);
+	if (c->fd < 0 || getpeername(c->fd, (struct sockaddr *)&q->ev.peer, &plen))
+		q->ev.peer.ss_family = AF_UNSPEC;
 	q->ev.pdata_len = (uint16_t)min_u64(len, RDMA_PDATA_MAX);
 	if (q->ev.pdata_len)
 		memcpy(q->ev.pdata, pdata, q->ev.pdata_len);

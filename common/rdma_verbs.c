@@ -539,6 +539,7 @@ static void ev_fill(struct rdma_event *ev, enum rdma_event_type type, struct ver
 		    const struct rdma_cm_event *cev, int status)
 {
 	const struct rdma_conn_param *cp = &cev->param.conn;
+	const struct sockaddr *pa;
 
 	memset(ev, 0, offsetof(struct rdma_event, pdata));
 	ev->type = type;
@@ -546,6 +547,11 @@ static void ev_fill(struct rdma_event *ev, enum rdma_event_type type, struct ver
 	ev->status = status;
 	ev->initiator_depth = cp->initiator_depth;
 	ev->responder_resources = cp->responder_resources;
+	pa = rdma_get_peer_addr(cev->id);
+	if (pa && pa->sa_family == AF_INET)
+		memcpy(&ev->peer, pa, sizeof(struct sockaddr_in));
+	else if (pa && pa->sa_family == AF_INET6)
+		memcpy(&ev->peer, pa, sizeof(struct sockaddr_in6));
 	if (cp->private_data && cp->private_data_len) {
 		ev->pdata_len = cp->private_data_len;
 		memcpy(ev->pdata, cp->private_data, cp->private_data_len);

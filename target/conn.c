@@ -32,7 +32,7 @@ static void conn_timer(struct sched_timer *t);
 static void conn_rx_ev(struct sched_event *ev);
 static void tx_release(struct tcp_stream *s, void *ref);
 
-static void peer_name(const struct sockaddr *sa, char *buf, size_t len)
+void conn_peer_name(const struct sockaddr *sa, char *buf, size_t len)
 {
 	char host[INET6_ADDRSTRLEN] = "?";
 	unsigned int port = 0;
@@ -72,7 +72,7 @@ static struct conn *conn_alloc(struct tgt *t)
 }
 
 /* Listed, with the login deadline running. */
-static void conn_start(struct conn *c)
+static void conn_start(struct conn *c, const char *how)
 {
 	struct tgt *t = c->tgt;
 
@@ -80,7 +80,7 @@ static void conn_start(struct conn *c)
 	t->conns = c;
 	c->last_rx_ns = sched_now(t->sched);
 	sched_timer_arm(t->sched, &c->timer, c->last_rx_ns + t->cfg->login_timeout * NS);
-	log_info("connection from %s%s", c->peer, c->iser ? " (iSER)" : "");
+	log_info("connection from %s (%s)", c->peer, how);
 }
 
 int conn_create(struct tgt *t, int fd, const struct sockaddr *peer, socklen_t peerlen)
@@ -94,9 +94,9 @@ int conn_create(struct tgt *t, int fd, const struct sockaddr *peer, socklen_t pe
 	if (!c)
 		return -ENOMEM;
 	c->fd = fd;
-	peer_name(peer, c->peer, sizeof(c->peer));
+	conn_peer_name(peer, c->peer, sizeof(c->peer));
 	if (!getsockname(fd, (struct sockaddr *)&local, &llen))
-		peer_name((struct sockaddr *)&local, c->local, sizeof(c->local));
+		conn_peer_name((struct sockaddr *)&local, c->local, sizeof(c->local));
 	err = tcp_stream_init(&c->tcp, fd, tx_release);
 	if (err) {
 		free(c);
@@ -108,7 +108,7 @@ int conn_create(struct tgt *t, int fd, const struct sockaddr *peer, socklen_t pe
 		free(c);
 		return err;
 	}
-	conn_start(c);
+	conn_start(c, "iSCSI/TCP");
 	return 0;
 }
 
@@ -120,7 +120,7 @@ int conn_create_iser(struct tgt *t, const char *peer, struct conn **ret)
 	if (!c)
 		return -ENOMEM;
 	snprintf(c->peer, sizeof(c->peer), "%s", peer);
-	conn_start(c);
+	conn_start(c, "iSER");
 	*ret = c;
 	return 0;
 }

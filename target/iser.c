@@ -74,10 +74,14 @@ static void connect_request(struct tgt *t, const struct rdma_event *ev)
 	};
 	struct iser_conn *ic;
 	struct conn *c;
-	char peer[32];
+	char peer[64];
 	int err;
 
-	snprintf(peer, sizeof(peer), "iser#%u", ++t->rdma.next_id);
+	++t->rdma.next_id;
+	if (ev->peer.ss_family == AF_UNSPEC)
+		snprintf(peer, sizeof(peer), "iser#%u", t->rdma.next_id);
+	else
+		conn_peer_name((const struct sockaddr *)&ev->peer, peer, sizeof(peer));
 	if (t->stopping || conn_create_iser(t, peer, &c)) {
 		rdma_conn_reject(ev->conn, NULL, 0);
 		rdma_conn_destroy(ev->conn);

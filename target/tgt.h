@@ -194,6 +194,8 @@ int conn_create_iser(struct tgt *t, const char *peer, struct conn **ret);
 void conn_iser_recv(struct conn *c, const struct pdu *p, const struct iser_hdr_ctrl *ctrl);
 void conn_iser_done(struct conn *c, void *ref, int err);
 bool conn_tx_pending(const struct conn *c);
+/* "ADDR:PORT" ("[ADDR]:PORT" for IPv6) of @sa, for logs. */
+void conn_peer_name(const struct sockaddr *sa, char *buf, size_t len);
 void conn_log_stats(struct tgt *t);
 void conn_close(struct conn *c, const char *why);
 void conn_send(struct conn *c, struct pdu_bhs *bhs, const void *data, uint32_t len, void *owned,
