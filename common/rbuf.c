@@ -14,6 +14,7 @@ struct rbuf_pool {
 	struct rdma_pd *pd;
 	unsigned int access;
 	struct rbuf *free[RBUF_CLASSES];
+	struct rbuf *all;
 	unsigned int out; /* buffers handed out */
 	struct rbuf_stats st;
 };
@@ -39,16 +40,21 @@ static void rbuf_free(struct rbuf *b)
 
 void rbuf_pool_destroy(struct rbuf_pool *pool)
 {
-	struct rbuf *b;
-	int i;
+	struct rbuf *b, *next;
 
 	if (!pool)
 		return;
-	for (i = 0; i < RBUF_CLASSES; i++) {
-		while ((b = pool->free[i])) {
-			pool->free[i] = b->next;
+	for (b = pool->all; b; b = next) {
+		next = b->all;
+		if (!b->out) {
 			rbuf_free(b);
+			continue;
 		}
+		/* Its holder gives it back later: no registration by then,
+		 * the protection domain goes next. */
+		rdma_mr_destroy(b->mr);
+		b->mr = NULL;
+		b->pool = NULL;
 	}
 	free(pool);
 }
@@ -80,6 +86,8 @@ static int rbuf_new(struct rbuf_pool *pool, int cls, struct rbuf **ret)
 	b->rkey = rdma_mr_rkey(b->mr);
 	pool->st.registrations++;
 	pool->st.bytes_registered += b->cap;
+	b->all = pool->all;
+	pool->all = b;
 	*ret = b;
 	return 0;
 
@@ -107,6 +115,7 @@ int rbuf_get(struct rbuf_pool *pool, size_t len, struct rbuf **ret)
 			return err;
 	}
 	b->next = NULL;
+	b->out = true;
 	pool->out++;
 	pool->st.gets++;
 	*ret = b;
@@ -121,6 +130,11 @@ void rbuf_put(struct rbuf *b)
 	if (!b)
 		return;
 	pool = b->pool;
+	if (!pool) {
+		rbuf_free(b); /* its pool is gone */
+		return;
+	}
+	b->out = false;
 	cls = rbuf_class(b->cap);
 	b->next = pool->free[cls];
 	pool->free[cls] = b;

@@ -9,12 +9,14 @@
  * So registration happens while the pool grows to the peak in-flight
  * working set, never in the steady state.
  *
- * Everything runs on the thread of the pool's scheduler. The pool must be
- * destroyed after every buffer is back and before its protection domain.
+ * Everything runs on the thread of the pool's scheduler. The pool is
+ * destroyed before its protection domain; a buffer still out then loses
+ * its registration and is freed when it is given back.
  */
 #ifndef ISERKIT_RBUF_H
 #define ISERKIT_RBUF_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -27,8 +29,10 @@ struct rbuf_pool;
 #define RBUF_MAX (1u << RBUF_MAX_SHIFT) /* 32 MiB: the largest buffer */
 
 struct rbuf {
-	struct rbuf *next; /* on the free list; the holder's to use otherwise */
-	struct rbuf_pool *pool;
+	struct rbuf *next;	/* on the free list; the holder's to use otherwise */
+	struct rbuf *all;	/* every buffer of the pool */
+	struct rbuf_pool *pool; /* NULL: the pool is gone */
+	bool out;
 	uint8_t *addr;
 	uint32_t cap; /* bytes at @addr */
 	uint32_t lkey, rkey;
@@ -46,8 +50,8 @@ struct rbuf_stats {
  */
 int rbuf_pool_create(struct rdma_pd *pd, unsigned int access, struct rbuf_pool **ret);
 
-/* Deregister and free every buffer; NULL allowed. Every buffer must be
- * back in the pool. */
+/* Deregister every buffer and free those in the pool; NULL allowed. One
+ * still out is freed by rbuf_put(), and must not be used for RDMA. */
 void rbuf_pool_destroy(struct rbuf_pool *pool);
 
 /*

@@ -65,6 +65,7 @@ struct blkio_req {
 	uint64_t lba, nblocks; /* the blocks they touch */
 	uint8_t *buf;	       /* owned: whole blocks (READ, RMW), edges (PUNCH) */
 	struct rbuf *reg;      /* holds buf when it came from d->buf_get */
+	struct rbuf *src_reg;  /* holds src, if the caller said so */
 	const uint8_t *src;    /* the caller's data (WRITE, RMW) */
 	unsigned int phase;
 	struct blkio_seg segs[3];
@@ -179,7 +180,8 @@ static void cmd_fill(struct blkio_req *r, struct blkio_slot *sl, const struct bl
 		c->dir = sg->op == SEG_READ ? INI_DIR_READ : INI_DIR_WRITE;
 		c->buf = sg->buf + (lba - sg->lba) * bs;
 		c->len = n * bs;
-		c->reg = r->reg; /* the library checks that buf is inside */
+		/* The library checks that buf is inside. */
+		c->reg = sg->buf == r->src ? r->src_reg : r->reg;
 		break;
 	case SEG_UNMAP:
 		cdb_unmap(c, sl->param, lba, n);
@@ -556,6 +558,13 @@ void blkio_read(struct blkio_dev *d, uint64_t off, size_t len,
 void blkio_write(struct blkio_dev *d, uint64_t off, const void *buf, size_t len,
 		 void (*cb)(void *arg, ssize_t res, const void *data), void *arg)
 {
+	blkio_write_reg(d, off, buf, len, NULL, cb, arg);
+}
+
+void blkio_write_reg(struct blkio_dev *d, uint64_t off, const void *buf, size_t len,
+		     struct rbuf *reg, void (*cb)(void *arg, ssize_t res, const void *data),
+		     void *arg)
+{
 	uint64_t size = blkio_size(d), bs = d->block_size;
 	struct blkio_req *r;
 	bool whole;
@@ -576,6 +585,7 @@ void blkio_write(struct blkio_dev *d, uint64_t off, const void *buf, size_t len,
 	if (!r)
 		return;
 	r->src = buf;
+	r->src_reg = reg;
 	r->excl = !whole;
 	if (!whole)
 		d->st.rmw++;

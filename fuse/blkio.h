@@ -97,6 +97,12 @@ void blkio_read(struct blkio_dev *d, uint64_t off, size_t len,
 void blkio_write(struct blkio_dev *d, uint64_t off, const void *buf, size_t len,
 		 void (*cb)(void *arg, ssize_t res, const void *data), void *arg);
 
+/* The same, @buf inside @reg (an ini_buf_get() buffer, or NULL): over
+ * iSER the target reads the data from there, with no copy. */
+void blkio_write_reg(struct blkio_dev *d, uint64_t off, const void *buf, size_t len,
+		     struct rbuf *reg, void (*cb)(void *arg, ssize_t res, const void *data),
+		     void *arg);
+
 /*
  * fallocate(PUNCH_HOLE): UNMAP the whole blocks of [@off, @off + @len)
  * (clamped to the size) and write zeros over the parts of blocks at its

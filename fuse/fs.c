@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/rbuf.h"
 #include "common/sched.h"
 #include "fs_priv.h"
 #include "ini.h"
@@ -291,12 +292,29 @@ static void dev_ended(struct fs *fs, int res)
 		fs->on_exit(fs->exit_arg);
 }
 
+/*
+ * Over iSER the receive buffer is registered, so that a large write's data
+ * is read by the target straight from it (fs_io.c keeps the buffer for the
+ * write). libfuse allocates one itself when rx.mem is NULL, and reads up
+ * to its bufsize into it: FUSE_MAX_MAX_PAGES pages and a header page.
+ */
+#define RX_BUF_SIZE (256 * 4096 + 4096)
+
+static void rx_buf_new(struct fs *fs)
+{
+	fs->rx_reg = getpagesize() == 4096 ? ini_buf_get(fs->sess, RX_BUF_SIZE) : NULL;
+	if (fs->rx_reg)
+		fs->rx.mem = fs->rx_reg->addr;
+}
+
 static int dev_poll(struct poller *p, int budget)
 {
 	struct fs *fs = fs_of(p);
 	int n = 0, res;
 
 	while (n < budget && !fs->exited) {
+		if (!fs->rx.mem)
+			rx_buf_new(fs);
 		res = fuse_session_receive_buf(fs->se, &fs->rx);
 		if (res == -EINTR)
 			continue;
@@ -443,7 +461,10 @@ static void fs_free(struct fs *fs)
 	free((char *)fs->cfg.target);
 	free((char *)fs->cfg.portal);
 	free(fs->luns);
-	free(fs->rx.mem);
+	if (fs->rx_reg)
+		ini_buf_put(fs->rx_reg);
+	else
+		free(fs->rx.mem);
 	free(fs);
 }
 

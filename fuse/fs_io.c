@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "common/rbuf.h"
 #include "common/sched.h"
 #include "fs_priv.h"
 
@@ -40,7 +41,8 @@ struct fs_io {
 	struct fs_lun *l;
 	enum io_kind kind;
 	uint64_t start_ns;
-	void *owned; /* write data */
+	void *owned;	  /* write data */
+	struct rbuf *reg; /* holds the write data when it is registered */
 };
 
 static void reply_err(fuse_req_t req, int err)
@@ -61,6 +63,7 @@ static struct fs_io *io_new(fuse_req_t req, struct fs_lun *l, enum io_kind kind)
 	io->kind = kind;
 	io->start_ns = sched_now(fs->sched);
 	io->owned = NULL;
+	io->reg = NULL;
 	fs->pending++;
 	l->st.inflight++;
 	return io;
@@ -86,7 +89,10 @@ static void io_end(struct fs_io *io, ssize_t res)
 	}
 	st->inflight--;
 	io->fs->pending--;
-	free(io->owned);
+	if (io->reg)
+		ini_buf_put(io->reg);
+	else
+		free(io->owned);
 	free(io);
 }
 
@@ -157,8 +163,17 @@ static const void *write_keep(struct fs *fs, struct fs_io *io, const char *buf, 
 
 	if (size >= STEAL_MIN && fs->rx.mem && p >= mem && p + size <= mem + fs->rx.size) {
 		io->owned = fs->rx.mem;
-		fs->rx.mem = NULL; /* fuse_session_receive_buf allocates anew */
+		io->reg = fs->rx_reg;
+		fs->rx.mem = NULL; /* the next receive takes a new one */
+		fs->rx_reg = NULL;
 		return buf;
+	}
+	/* Over iSER a registered copy, so that it is the only one. */
+	io->reg = size ? ini_buf_get(fs->sess, size) : NULL;
+	if (io->reg) {
+		io->owned = io->reg->addr;
+		memcpy(io->owned, buf, size);
+		return io->owned;
 	}
 	io->owned = malloc(size ? size : 1);
 	if (io->owned)
@@ -190,7 +205,7 @@ void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, o
 		write_done(io, -ENOMEM, NULL);
 		return;
 	}
-	blkio_write(&l->dev, (uint64_t)off, data, size, write_done, io);
+	blkio_write_reg(&l->dev, (uint64_t)off, data, size, io->reg, write_done, io);
 }
 
 static void status_done(void *arg, ssize_t res, const void *data)

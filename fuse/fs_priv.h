@@ -51,6 +51,7 @@ struct fs {
 	struct fuse_session *se;
 	struct poller poller; /* the FUSE device as a completion source */
 	struct fuse_buf rx;
+	struct rbuf *rx_reg;  /* holds rx.mem when it is registered (iSER) */
 	struct fs_config cfg; /* strings owned */
 	struct fs_lun *luns;
 	size_t nluns;
