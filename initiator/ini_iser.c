@@ -57,6 +57,9 @@ static void cb_down(struct iser_conn *ic, int err, const char *why)
 		return;
 	if (err == -ECONNREFUSED && sess->conn.state == CONN_CONNECTING)
 		snprintf(buf, sizeof(buf), "iSER connection refused");
+	else if (err == -ETIMEDOUT && sess->conn.state == CONN_CONNECTING)
+		snprintf(buf, sizeof(buf),
+			 "no iSER answer (an iSCSI/TCP portal, not an iSER one, stays silent)");
 	else if (err && err != -ECONNRESET)
 		snprintf(buf, sizeof(buf), "%s (%s)", why, strerror(-err));
 	else
