@@ -170,6 +170,10 @@ errors() { # KIND
   refused "$k: wrong target name" 'not found|no such|unknown' \
     "${url[$k]%%/iqn*}/$iqn_base:no-such-target/${lun[$k,0]}" "$m"
   refused "$k: no such LUN" 'lun' "${url[$k]}/77" "$m"
+  # The soft provider's MPA Request to a plain iSCSI/TCP portal: silence,
+  # then its 10 s timeout, named as such.
+  [ "$k" = iser ] && refused "$k: iser:// to an iSCSI/TCP portal" 'iSER' \
+    "iser://127.0.0.1:${t_port[$k]}/$iqn_base:luns-$k/0" "$m"
 }
 
 # DESIGN §5, one port: the iSER portal on the soft provider takes plain
