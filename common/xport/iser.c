@@ -108,38 +108,53 @@ static int post_all_recv(struct iser_conn *ic)
 	return 0;
 }
 
+int iser_msg_parse(const void *buf, size_t len, size_t cap, uint32_t max_dsl, struct pdu *p,
+		   struct iser_hdr_ctrl *ctrl)
+{
+	const uint8_t *b = buf;
+	struct iser_hdr h;
+	int total;
+
+	if (len > cap || iser_hdr_decode(b, len, &h))
+		return -EPROTO;
+	if (h.opcode != ISER_HDR_CTRL)
+		return -EOPNOTSUPP;
+	len -= ISER_HDR_LEN;
+	cap -= ISER_HDR_LEN;
+	/* A sender that does not pad the data segment still fits, when the
+	 * buffer has room for the padding (its bytes are not looked at). */
+	total = pdu_total_len(b + ISER_HDR_LEN, len, 0, max_dsl);
+	if (total > (int)len && (size_t)total - len <= 3 && (size_t)total <= cap)
+		len = (size_t)total;
+	total = pdu_parse(b + ISER_HDR_LEN, len, 0, max_dsl, p);
+	if (total < 0)
+		return total;
+	*ctrl = h.ctrl;
+	return 0;
+}
+
 /* One received Send: the iSER header, then an iSCSI PDU (RFC 7145 §9.2). */
 static void rx_one(struct iser_conn *ic, unsigned int i, uint32_t len)
 {
-	uint8_t *b = ic->rx_mem + (size_t)i * ic->rx_stride;
-	struct iser_hdr h;
+	struct iser_hdr_ctrl ctrl;
 	struct pdu p;
-	int total;
+	int err;
 
-	if (i >= ic->a.rx_depth || len > ic->rx_stride) {
+	if (i >= ic->a.rx_depth) {
 		iser_fail(ic, -EPROTO, "bad receive completion");
 		return;
 	}
-	if (iser_hdr_decode(b, len, &h)) {
-		iser_fail(ic, -EPROTO, "bad iSER header");
-		return;
-	}
-	if (h.opcode != ISER_HDR_CTRL) {
-		iser_fail(ic, -EPROTO, "iSER Hello messages are not supported");
-		return;
-	}
-	len -= ISER_HDR_LEN;
-	/* A sender that does not pad the data segment (older Linux) still
-	 * fits: the buffer has room for the padding. */
-	total = pdu_total_len(b + ISER_HDR_LEN, len, 0, ic->a.recv_dsl);
-	if (total > (int)len && total - len <= 3)
-		len = (uint32_t)total;
-	if (pdu_parse(b + ISER_HDR_LEN, len, 0, ic->a.recv_dsl, &p) < 0) {
-		iser_fail(ic, -EPROTO, "bad iSCSI PDU in an iSER message");
+	err = iser_msg_parse(ic->rx_mem + (size_t)i * ic->rx_stride, len, ic->rx_stride,
+			     ic->a.recv_dsl, &p, &ctrl);
+	if (err) {
+		iser_fail(ic, -EPROTO,
+			  err == -EOPNOTSUPP ? "iSER Hello messages are not supported"
+			  : err == -EPROTO   ? "bad iSER header"
+					     : "bad iSCSI PDU in an iSER message");
 		return;
 	}
 	ic->st.recvs++;
-	ic->cb->recv(ic, &p, &h.ctrl);
+	ic->cb->recv(ic, &p, &ctrl);
 	if (!ic->down && post_recv(ic, i))
 		iser_fail(ic, -ENOMEM, "cannot post a receive");
 }

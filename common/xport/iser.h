@@ -154,6 +154,18 @@ int iser_conn_rdma_read(struct iser_conn *ic, struct rbuf *b, uint32_t off, uint
  * backlog. Requests with no ref may complete unreported (unsignaled). */
 bool iser_conn_tx_pending(const struct iser_conn *ic);
 
+/*
+ * Parse one received Send message, @len bytes at @buf, @cap bytes
+ * readable there (>= @len): the iSER header (iser_hdr.h) and the iSCSI
+ * PDU after it, whose data segment may lack its padding when @cap has
+ * room for it. @p points into @buf. Returns 0, -EPROTO (a bad iSER
+ * header, or @len > @cap), -EOPNOTSUPP (a Hello or HelloReply), or
+ * pdu_parse()'s error (-ENODATA, -E2BIG over @max_dsl...). The wire
+ * parser of this transport, fuzzed by tests/fuzz/fuzz_iser_msg.c.
+ */
+int iser_msg_parse(const void *buf, size_t len, size_t cap, uint32_t max_dsl, struct pdu *p,
+		   struct iser_hdr_ctrl *ctrl);
+
 /* Start a disconnect; down() follows. */
 void iser_conn_disconnect(struct iser_conn *ic);
 
