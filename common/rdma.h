@@ -94,6 +94,10 @@ struct rdma_dev_opts {
 	 * follows the initiator either way (RFC 5044 §7.1). */
 	bool no_crc;
 	uint32_t max_ulpdu; /* soft: the largest ULPDU sent, 0 for the default */
+	/* verbs: make protection domains and completion queues on the RDMA
+	 * device that reaches this address (a peer's, or one of our own:
+	 * then its netdev's device); NULL: the first device. */
+	const struct sockaddr *route_to;
 };
 
 /*

@@ -4,9 +4,10 @@
  * call, translated: -errno for verbs' positive errno (converted here, in
  * one place per call), our structs for theirs.
  *
- * Protection domains and completion queues live on the first RDMA device
- * rdma_get_devices() lists; a connection whose route leads to another one
- * fails with -EXDEV when its queue pair is created.
+ * Protection domains and completion queues live on one RDMA device: the
+ * one that reaches rdma_dev_opts.route_to (rdma_resolve_addr()), else the
+ * first that rdma_get_devices() lists. A connection whose route leads to
+ * another device fails with -EXDEV when its queue pair is created.
  *
  * Built only when rdma-core is found (meson's have_rdma). Not tested on
  * this host, whose kernel has no RDMA device; the kernel-RDMA lane runs it.
@@ -45,6 +46,7 @@ struct verbs_dev {
 	struct rdma_event_channel *ch;
 	struct ibv_context **ctxs;
 	int n_ctxs;
+	struct ibv_context *ctx; /* the one PDs and CQs are made on */
 };
 
 struct verbs_pd {
@@ -123,6 +125,33 @@ static bool verbs_probe(void)
 	return n > 0;
 }
 
+/* The device that reaches @sa: what rdma_resolve_addr() binds an id to
+ * (for one of our own addresses, the device of its netdev). */
+static int route_ctx(const struct sockaddr *sa, struct ibv_context **ret)
+{
+	struct rdma_event_channel *ch = rdma_create_event_channel();
+	struct rdma_cm_event *ev = NULL;
+	struct rdma_cm_id *id = NULL;
+	int err = 0;
+
+	if (!ch)
+		return neg_errno();
+	if (rdma_create_id(ch, &id, NULL, RDMA_PS_TCP) ||
+	    rdma_resolve_addr(id, NULL, (struct sockaddr *)sa, VERBS_RESOLVE_MS) ||
+	    rdma_get_cm_event(ch, &ev))
+		err = neg_errno();
+	else if (ev->event != RDMA_CM_EVENT_ADDR_RESOLVED || !id->verbs)
+		err = ev->status < 0 ? ev->status : -EHOSTUNREACH;
+	else
+		*ret = id->verbs;
+	if (ev)
+		rdma_ack_cm_event(ev);
+	if (id)
+		rdma_destroy_id(id);
+	rdma_destroy_event_channel(ch);
+	return err;
+}
+
 static int verbs_dev_create(struct sched *s, const struct rdma_dev_opts *opts,
 			    struct rdma_dev **ret)
 {
@@ -130,7 +159,6 @@ static int verbs_dev_create(struct sched *s, const struct rdma_dev_opts *opts,
 	int err;
 
 	(void)s;
-	(void)opts;
 	if (!d)
 		return -ENOMEM;
 	d->ch = rdma_create_event_channel();
@@ -145,6 +173,23 @@ static int verbs_dev_create(struct sched *s, const struct rdma_dev_opts *opts,
 	if (!d->ctxs || !d->n_ctxs) {
 		err = -ENODEV;
 		goto err_free_devices;
+	}
+	d->ctx = d->ctxs[0];
+	if (opts && opts->route_to) {
+		struct ibv_context *ctx = NULL;
+
+		err = route_ctx(opts->route_to, &ctx);
+		if (err)
+			goto err_free_devices;
+		/* librdmacm hands out one context per device, to ids and to
+		 * rdma_get_devices() alike. */
+		for (int i = 0; i < d->n_ctxs; i++)
+			if (d->ctxs[i] == ctx || d->ctxs[i]->device == ctx->device)
+				d->ctx = d->ctxs[i];
+		if (d->ctx->device != ctx->device) {
+			err = -ENODEV;
+			goto err_free_devices;
+		}
 	}
 	d->base.ops = &rdma_verbs_ops;
 	d->base.event_fd = d->ch->fd;
@@ -178,7 +223,7 @@ static int verbs_pd_create(struct rdma_dev *rd, struct rdma_pd **ret)
 
 	if (!pd)
 		return -ENOMEM;
-	pd->pd = ibv_alloc_pd(to_dev(rd)->ctxs[0]);
+	pd->pd = ibv_alloc_pd(to_dev(rd)->ctx);
 	if (!pd->pd) {
 		free(pd);
 		return -ENOMEM;
@@ -227,7 +272,7 @@ static void verbs_mr_destroy(struct rdma_mr *rmr)
 
 static int verbs_cq_create(struct rdma_dev *rd, int cqe, struct rdma_cq **ret)
 {
-	struct ibv_context *ctx = to_dev(rd)->ctxs[0];
+	struct ibv_context *ctx = to_dev(rd)->ctx;
 	struct verbs_cq *cq = calloc(1, sizeof(*cq));
 	int err;
 
@@ -558,6 +603,17 @@ static void ev_fill(struct rdma_event *ev, enum rdma_event_type type, struct ver
 	}
 }
 
+/* ESTABLISHED: our ORD and IRD are what we connected or accepted with.
+ * Neither the event nor the queue pair says so reliably: on IB and RoCE
+ * the passive side's event has zeros (an RTU carries none), rdma_cm maps
+ * an iWARP ESTABLISHED's IRD to initiator_depth, and siw's query_qp
+ * (Linux 6.1, siw_verbs.c) swaps max_rd_atomic and max_dest_rd_atomic. */
+static void established_depths(struct verbs_conn *c, struct rdma_event *ev)
+{
+	ev->initiator_depth = c->cp.initiator_depth;
+	ev->responder_resources = c->cp.responder_resources;
+}
+
 /* A new connection from a listener's request. */
 static int ev_request(struct verbs_dev *d, const struct rdma_cm_event *cev, struct rdma_event *ev)
 {
@@ -573,6 +629,10 @@ static int ev_request(struct verbs_dev *d, const struct rdma_cm_event *cev, stru
 	c->id->context = c;
 	c->base.dev = &d->base;
 	ev_fill(ev, RDMA_EV_CONNECT_REQUEST, c, cev, 0);
+	/* rdma_cm gives the request's depths from our side (what we may
+	 * use: ib_cm and iw_cm swap them); rdma.h gives the peer's. */
+	ev->initiator_depth = cev->param.conn.responder_resources;
+	ev->responder_resources = cev->param.conn.initiator_depth;
 	ev->listener = &l->base;
 	return 0;
 }
@@ -607,6 +667,7 @@ static int ev_translate(struct verbs_dev *d, const struct rdma_cm_event *cev, st
 		return ev_active_step(c, cev, ev);
 	case RDMA_CM_EVENT_ESTABLISHED:
 		ev_fill(ev, RDMA_EV_ESTABLISHED, c, cev, 0);
+		established_depths(c, ev);
 		return 0;
 	case RDMA_CM_EVENT_REJECTED:
 		/* An rdma_reject() (IB) or an MPA reject (iWARP), or no

@@ -105,8 +105,9 @@ void conn_iser_init(struct ini_session *sess)
 	sched_event_init(&sess->conn.reap_ev, reap_ev);
 }
 
-/* The device, once per session: "auto" says in the log when it is soft. */
-static int dev_open(struct ini_session *sess)
+/* The device, once per session: on verbs, the one that reaches the target
+ * at @sa; "auto" says in the log when it is soft. */
+static int dev_open(struct ini_session *sess, const struct sockaddr *sa)
 {
 	struct ini_conn *c = &sess->conn;
 	const char *name = sess->o.fabric ? sess->o.fabric : "auto";
@@ -115,7 +116,7 @@ static int dev_open(struct ini_session *sess)
 	/* Like siw (mpa_crc_required=0), soft does not ask for MPA CRC
 	 * unless told: TCP's checksum is what iSCSI/TCP without digests
 	 * has too. A peer that asks gets it (RFC 5044 §7.1). */
-	struct rdma_dev_opts dopts = {.no_crc = !sess->o.mpa_crc};
+	struct rdma_dev_opts dopts = {.no_crc = !sess->o.mpa_crc, .route_to = sa};
 
 	err = rdma_dev_create(sess->sched, name, &dopts, &c->rdma);
 	if (err) {
@@ -158,7 +159,7 @@ int conn_iser_open(struct ini_session *sess, const struct sockaddr *sa, socklen_
 	};
 	int err;
 
-	if (!c->rdma && (err = dev_open(sess)))
+	if (!c->rdma && (err = dev_open(sess, sa)))
 		return err;
 	err = iser_conn_create(sess->sched, c->rdma, c->pd, &a, &ini_iser_cb, sess, &c->iser);
 	if (!err) {

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -127,12 +128,24 @@ static const char *fabric_name(enum config_fabric f)
 	return f == CONFIG_FABRIC_VERBS ? "verbs" : f == CONFIG_FABRIC_SOFT ? "soft" : "auto";
 }
 
-int tgt_rdma_open(struct tgt *t, char *err, size_t errlen)
+/* A wildcard address reaches no device in particular. */
+static bool wildcard(const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET)
+		return ((const struct sockaddr_in *)sa)->sin_addr.s_addr == htonl(INADDR_ANY);
+	return sa->sa_family == AF_INET6 &&
+	       IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)sa)->sin6_addr);
+}
+
+/* On verbs, the device is the one of the first iSER portal's address @sa
+ * (the first device for a wildcard): every iSER portal must be on it. */
+int tgt_rdma_open(struct tgt *t, const struct sockaddr *sa, char *err, size_t errlen)
 {
 	struct tgt_rdma *r = &t->rdma;
+	struct rdma_dev_opts opts = {.route_to = wildcard(sa) ? NULL : sa};
 	int ret;
 
-	ret = rdma_dev_create(t->sched, fabric_name(t->cfg->fabric), NULL, &r->dev);
+	ret = rdma_dev_create(t->sched, fabric_name(t->cfg->fabric), &opts, &r->dev);
 	if (ret) {
 		snprintf(err, errlen, "RDMA provider '%s': %s", fabric_name(t->cfg->fabric),
 			 ret == -ENOENT	  ? "not built in (rdma-core missing at build time)"

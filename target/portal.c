@@ -89,7 +89,8 @@ int tgt_portals_open(struct tgt *t, char *err, size_t errlen)
 		return -ENOMEM;
 	for (i = 0; i < t->cfg->nportals; i++) {
 		if (t->cfg->portals[i].transport == CONFIG_ISER && !t->rdma.dev) {
-			ret = tgt_rdma_open(t, err, errlen);
+			ret = tgt_rdma_open(t, (const struct sockaddr *)&t->cfg->portals[i].addr,
+					    err, errlen);
 			if (ret)
 				goto err_close;
 		}

@@ -173,7 +173,7 @@ struct conn {
 };
 
 /* iser.c: the RDMA device and its connection events */
-int tgt_rdma_open(struct tgt *t, char *err, size_t errlen);
+int tgt_rdma_open(struct tgt *t, const struct sockaddr *sa, char *err, size_t errlen);
 void tgt_rdma_close(struct tgt *t);
 int tgt_rdma_listen(struct tgt *t, struct tgt_portal *p, const struct sockaddr *sa,
 		    socklen_t salen);
