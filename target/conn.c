@@ -488,7 +488,8 @@ void conn_log_stats(struct tgt *t)
 		iser_conn_get_stats(c->iser, &is);
 		log_info("stats %s: iser commands=%llu notifications=%llu polls=%llu "
 			 "completions=%llu empty_polls=%llu arms=%llu notifications_per_cmd=%.3f "
-			 "rdma_reads=%llu rdma_writes=%llu sends=%llu recvs=%llu backlogged=%llu",
+			 "rdma_reads=%llu rdma_writes=%llu sends=%llu recvs=%llu backlogged=%llu "
+			 "ord=%u reads_out=%u waiting=%u",
 			 c->peer, (unsigned long long)c->cmds,
 			 (unsigned long long)ps->notifications, (unsigned long long)ps->polls,
 			 (unsigned long long)ps->completions, (unsigned long long)ps->empty_polls,
@@ -496,6 +497,6 @@ void conn_log_stats(struct tgt *t)
 			 c->cmds ? (double)ps->notifications / (double)c->cmds : 0.0,
 			 (unsigned long long)is.rdma_reads, (unsigned long long)is.rdma_writes,
 			 (unsigned long long)is.sends, (unsigned long long)is.recvs,
-			 (unsigned long long)is.backlogged);
+			 (unsigned long long)is.backlogged, is.ord, is.reads_out, is.waiting);
 	}
 }

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/log.h"
 #include "common/rbuf.h"
 #include "common/rdma.h"
 #include "common/xport/iser.h"
@@ -32,6 +33,8 @@ struct iser_op {
 	uint64_t laddr;
 	uint32_t lkey, stag;
 	uint64_t va;
+	bool done;		    /* posted: its own completion came */
+	enum rdma_wc_status status; /* of that completion */
 };
 
 struct iser_conn {
@@ -60,6 +63,7 @@ struct iser_conn {
 
 	struct iser_op *sq; /* slots of posted requests, in order */
 	unsigned int sq_n, sq_head, sq_tail;
+	unsigned int sq_upto;	 /* requests before it, READs aside, completed */
 	unsigned int unsignaled; /* posted in a row with no completion asked */
 
 	struct iser_op *bl_head, *bl_tail; /* the backlog */
@@ -133,6 +137,27 @@ int iser_msg_parse(const void *buf, size_t len, size_t cap, uint32_t max_dsl, st
 	return 0;
 }
 
+/*
+ * libiscsi 1.19's iSER (Debian 12; lib/iser.c, iser_prepare_write_cmd())
+ * sets DataSegmentLength for immediate data in a write's SCSI Command but
+ * sends no data with it, and advertises its whole buffer, from the first
+ * byte, for the target to RDMA READ. RFC 7145 §7.3.1 wants the immediate
+ * data in the Send; a Send of the headers alone cannot be anything else
+ * than that bug, so take it for what it means: no immediate data, all of
+ * it to be read. Returns whether @b was such a message (DSL set to 0).
+ */
+static bool imm_not_sent(uint8_t *b, uint32_t len)
+{
+	uint8_t *bhs = b + ISER_HDR_LEN;
+
+	if (len != ISER_HDR_LEN + PDU_BHS_LEN || !(b[0] & ISER_HDR_WSV) ||
+	    (bhs[0] & 0x3f) != PDU_OP_SCSI_CMD || !(bhs[1] & 0x20 /* W */) ||
+	    !(bhs[5] | bhs[6] | bhs[7]))
+		return false;
+	bhs[5] = bhs[6] = bhs[7] = 0;
+	return true;
+}
+
 /* One received Send: the iSER header, then an iSCSI PDU (RFC 7145 §9.2). */
 static void rx_one(struct iser_conn *ic, unsigned int i, uint32_t len)
 {
@@ -144,9 +169,23 @@ static void rx_one(struct iser_conn *ic, unsigned int i, uint32_t len)
 		iser_fail(ic, -EPROTO, "bad receive completion");
 		return;
 	}
+	if (imm_not_sent(ic->rx_mem + (size_t)i * ic->rx_stride, len) && !ic->st.imm_not_sent++)
+		log_info("the initiator sends no immediate data with its writes, but says it does "
+			 "(libiscsi 1.19's iSER): reading all of their data with RDMA READ");
 	err = iser_msg_parse(ic->rx_mem + (size_t)i * ic->rx_stride, len, ic->rx_stride,
 			     ic->a.recv_dsl, &p, &ctrl);
 	if (err) {
+		const uint8_t *b = ic->rx_mem + (size_t)i * ic->rx_stride;
+
+		log_debug("iSER receive of %u bytes refused (%s): header %02x, BHS opcode 0x%02x "
+			  "flags 0x%02x AHS %u DSL %u",
+			  len, strerror(-err), b[0], len > ISER_HDR_LEN ? b[ISER_HDR_LEN] : 0,
+			  len > ISER_HDR_LEN + 1 ? b[ISER_HDR_LEN + 1] : 0,
+			  len > ISER_HDR_LEN + 4 ? b[ISER_HDR_LEN + 4] : 0,
+			  len >= ISER_HDR_LEN + 8
+				  ? (unsigned int)(b[ISER_HDR_LEN + 5] << 16 |
+						   b[ISER_HDR_LEN + 6] << 8 | b[ISER_HDR_LEN + 7])
+				  : 0);
 		iser_fail(ic, -EPROTO,
 			  err == -EOPNOTSUPP ? "iSER Hello messages are not supported"
 			  : err == -EPROTO   ? "bad iSER header"
@@ -176,8 +215,8 @@ static bool op_fits(const struct iser_conn *ic, enum iser_op_kind kind)
  * Whether @op asks for a completion. One with a ref must; the others only
  * now and then, as Linux's ib_iser does, so that a command costs the
  * initiator one completion (its response) instead of two. A signaled
- * completion retires every request posted before it (completions of a
- * queue come in order), and the one that takes the last free send buffer
+ * completion retires every request posted before it but the RDMA READs
+ * (tx_retire()), and the one that takes the last free send buffer
  * or half the send queue is signaled, so that room always comes back.
  */
 static bool op_signaled(struct iser_conn *ic, const struct iser_op *op)
@@ -219,6 +258,7 @@ static int op_post(struct iser_conn *ic, const struct iser_op *op)
 		return err;
 	ic->sq[ic->sq_tail % ic->sq_n] = *op;
 	ic->sq[ic->sq_tail % ic->sq_n].bytes = NULL;
+	ic->sq[ic->sq_tail % ic->sq_n].done = false;
 	ic->sq_tail++;
 	if (op->ref)
 		ic->refs_out++;
@@ -392,41 +432,65 @@ int iser_conn_rdma_read(struct iser_conn *ic, struct rbuf *b, uint32_t off, uint
 
 /* Completions */
 
-/* Retire the send queue up to the request @wc completes: those before it
- * were not signaled and have completed too, in order. */
-static void tx_done(struct iser_conn *ic, const struct rdma_wc *wc)
+/*
+ * Retire the send queue from its head, in posting order, as far as the
+ * requests are complete: one whose own completion came, or one that is
+ * not an RDMA READ and was posted before a completed request. Sends and
+ * RDMA WRITEs complete in order; an RDMA READ completes when its response
+ * is in, and on iWARP that can be after Sends posted later (siw signals a
+ * Send once it is on the wire): a later completion says nothing of it.
+ */
+static void tx_retire(struct iser_conn *ic)
 {
-	unsigned int k = (unsigned int)wc->wr_id;
 	struct iser_op *op;
-	bool last;
+	bool own, failed;
 
-	if (wc->wr_id > UINT32_MAX || k - ic->sq_head >= ic->sq_tail - ic->sq_head) {
-		iser_fail(ic, -EPROTO, "send completion out of order");
-		return;
-	}
-	do {
+	while (ic->sq_head != ic->sq_tail) {
 		op = &ic->sq[ic->sq_head % ic->sq_n];
-		last = ic->sq_head == k;
+		own = op->done;
+		if (!own && (op->kind == OP_READ || ic->sq_upto == ic->sq_head))
+			break;
+		if (ic->sq_upto == ic->sq_head)
+			ic->sq_upto++;
 		ic->sq_head++;
+		op->done = false;
 		if (op->kind == OP_SEND)
 			ic->tx_head++;
 		else if (op->kind == OP_READ)
 			ic->reads_out--;
 		/* A flush says the connection is in error, not why: the
 		 * DISCONNECTED event that follows does (rdma.h). */
-		if (last && wc->status == RDMA_WC_WR_FLUSH_ERR)
+		failed = own && op->status != RDMA_WC_SUCCESS;
+		if (own && op->status == RDMA_WC_WR_FLUSH_ERR)
 			ic->flushed = true;
-		else if (last && wc->status != RDMA_WC_SUCCESS)
+		else if (failed)
 			iser_fail(ic, -ECONNRESET,
 				  op->kind == OP_READ	 ? "RDMA READ failed"
 				  : op->kind == OP_WRITE ? "RDMA WRITE failed"
 							 : "Send failed");
 		if (op->ref) {
 			ic->refs_out--;
-			ic->cb->done(ic, op->ref,
-				     last && wc->status != RDMA_WC_SUCCESS ? -ECONNRESET : 0);
+			ic->cb->done(ic, op->ref, failed ? -ECONNRESET : 0);
 		}
-	} while (!last);
+	}
+}
+
+static void tx_done(struct iser_conn *ic, const struct rdma_wc *wc)
+{
+	unsigned int k = (unsigned int)wc->wr_id;
+	struct iser_op *op;
+
+	if (wc->wr_id > UINT32_MAX || k - ic->sq_head >= ic->sq_tail - ic->sq_head ||
+	    ic->sq[k % ic->sq_n].done) {
+		iser_fail(ic, -EPROTO, "a send completion for no request in flight");
+		return;
+	}
+	op = &ic->sq[k % ic->sq_n];
+	op->done = true;
+	op->status = wc->status;
+	if (k + 1 - ic->sq_head > ic->sq_upto - ic->sq_head)
+		ic->sq_upto = k + 1;
+	tx_retire(ic);
 }
 
 static void wc_one(struct iser_conn *ic, const struct rdma_wc *wc)
@@ -651,6 +715,9 @@ struct iser_conn *iser_conn_of(const struct rdma_event *ev)
 
 void iser_conn_event(struct iser_conn *ic, const struct rdma_event *ev)
 {
+	log_debug("iSER connection event %d (status %d, ORD %u, IRD %u, %u bytes of private data)",
+		  (int)ev->type, ev->status, ev->initiator_depth, ev->responder_resources,
+		  ev->pdata_len);
 	switch (ev->type) {
 	case RDMA_EV_ESTABLISHED:
 		ic->established = true;
@@ -694,7 +761,14 @@ void iser_conn_disconnect(struct iser_conn *ic)
 
 void iser_conn_get_stats(const struct iser_conn *ic, struct iser_conn_stats *st)
 {
+	const struct iser_op *op;
+
 	*st = ic->st;
+	st->ord = ic->ord;
+	st->reads_out = ic->reads_out;
+	st->waiting = 0;
+	for (op = ic->bl_head; op; op = op->next)
+		st->waiting++;
 }
 
 const struct poller *iser_conn_poller(const struct iser_conn *ic)

@@ -93,7 +93,10 @@ struct iser_conn_attr {
 struct iser_conn_stats {
 	uint64_t sends, recvs, rdma_reads, rdma_writes;
 	uint64_t read_bytes, write_bytes;
-	uint64_t backlogged; /* requests that waited for room */
+	uint64_t backlogged;		 /* requests that waited for room */
+	uint64_t imm_not_sent;		 /* writes whose immediate data was not sent */
+	unsigned int ord;		 /* RDMA READs allowed in flight (negotiated) */
+	unsigned int reads_out, waiting; /* now: READs in flight, backlog */
 };
 
 /*
