@@ -235,13 +235,17 @@ static int login_declare(struct conn *c, struct text_buf *out, uint8_t stage)
 		l->declared = true;
 	}
 	/* RFC 7145 §6.2: MaxRecvDataSegmentLength is not used over iSER;
-	 * §6.7: the unexpected PDUs we have receive buffers for. */
+	 * §6.7: the unexpected PDUs we have receive buffers for, declared
+	 * only to an initiator that declared its own: open-iscsi (iscsid
+	 * 2.1.8) fails a login with a key it does not know, this one among
+	 * them, and Linux's ib_iser stays within its own cmds_max anyway. */
 	if (!err && stage == STAGE_OPERATIONAL && !l->declared_mrdsl && !c->iser) {
 		snprintf(num, sizeof(num), "%u", c->neg.local.max_recv_dsl);
 		err = text_append(out, "MaxRecvDataSegmentLength", num);
 		l->declared_mrdsl = true;
 	}
-	if (!err && stage == STAGE_OPERATIONAL && !l->declared_mrdsl && c->iser && !l->discovery) {
+	if (!err && stage == STAGE_OPERATIONAL && !l->declared_mrdsl && c->iser && !l->discovery &&
+	    text_neg_recvd(&c->neg, "MaxOutstandingUnexpectedPDUs")) {
 		snprintf(num, sizeof(num), "%u", conn_iser_max_unexpected());
 		err = text_append(out, "MaxOutstandingUnexpectedPDUs", num);
 		l->declared_mrdsl = true;

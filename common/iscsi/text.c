@@ -692,6 +692,13 @@ bool text_neg_pending(const struct text_neg *n)
 	return n->pending != 0;
 }
 
+bool text_neg_recvd(const struct text_neg *n, const char *key)
+{
+	const struct text_key *k = text_key_find(key, strlen(key));
+
+	return k && (n->recvd & key_bit(k));
+}
+
 static unsigned int me(const struct text_neg *n)
 {
 	return n->role == TEXT_ROLE_INITIATOR ? TEXT_SENDER_I : TEXT_SENDER_T;

@@ -279,6 +279,9 @@ void text_neg_stage(struct text_neg *n, enum text_stage stage);
 /* Do offers of ours still wait for an answer? */
 bool text_neg_pending(const struct text_neg *n);
 
+/* Did the peer offer or declare @key in this negotiation? */
+bool text_neg_recvd(const struct text_neg *n, const char *key);
+
 /*
  * Append our offers and declarations for the current stage to @out: every
  * key we may send here that neither side has settled yet, from

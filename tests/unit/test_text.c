@@ -1253,6 +1253,11 @@ START_TEST(login_exchange_iser)
 	ck_assert_uint_eq(text_max_send_dsl(&ini.n), 131072);
 	ck_assert_uint_eq(text_max_recv_dsl(&tgt.n), 131072);
 	ck_assert_uint_eq(text_max_send_dsl(&tgt.n), 262144);
+	/* what the target saw declared: the initiator's own iSER keys */
+	ck_assert(text_neg_recvd(&tgt.n, "MaxOutstandingUnexpectedPDUs"));
+	ck_assert(text_neg_recvd(&tgt.n, "InitiatorRecvDataSegmentLength"));
+	ck_assert(!text_neg_recvd(&tgt.n, "TargetAlias"));
+	ck_assert(!text_neg_recvd(&tgt.n, "NoSuchKey"));
 
 	text_neg_init(&ini.n, TEXT_ROLE_INITIATOR, true);
 	text_neg_init(&tgt.n, TEXT_ROLE_TARGET, true);
