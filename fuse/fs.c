@@ -396,6 +396,13 @@ static void lun_setup(struct fs *fs, struct fs_lun *l, const struct probe_lun *i
 	/* The target's MAXIMUM TRANSFER LENGTH bounds our commands. */
 	if (info->max_xfer && (uint64_t)info->max_xfer * info->block_size < max_io)
 		max_io = (uint64_t)info->max_xfer * info->block_size;
+	/* Over iSER, and MaxBurstLength too: a target may move a command's
+	 * data with one RDMA operation into a buffer of that size (tgt
+	 * 1.0.85 closes the connection on a 1 MiB WRITE after it negotiated
+	 * 256 KiB: "rdma-rd size too big"). */
+	if (strcmp(ini_session_transport(fs->sess), "tcp") && ini_session_max_burst(fs->sess) &&
+	    ini_session_max_burst(fs->sess) < max_io)
+		max_io = ini_session_max_burst(fs->sess);
 	blkio_init(&l->dev, submit_ini, fs->sess, info->lun, info->block_size, info->nblocks,
 		   (uint32_t)max_io, l->ro ? 0 : info->max_unmap);
 	/* Over iSER, read buffers the target writes straight into. */

@@ -146,9 +146,18 @@ void sess_fill_sn(struct ini_session *sess, struct pdu_bhs *bhs, bool immediate)
 		sess->cmd_sn++;
 }
 
+/*
+ * May the next command go? RFC 7143 §4.2.2.1 bounds it by MaxCmdSN only:
+ * a CmdSN below ExpCmdSN is not ours to refuse. tgt 1.0.85's iSER login
+ * answers the leading login with ExpCmdSN one past the login's CmdSN (its
+ * NOP-Ins then say the login's CmdSN again, which is what it waits for):
+ * holding the first command back until ExpCmdSN caught up would wait
+ * forever. Linux's initiator checks MaxCmdSN alone too.
+ */
 static bool window_open(const struct ini_session *sess)
 {
-	return pdu_sn_in_window(sess->cmd_sn, sess->exp_cmd_sn, sess->max_cmd_sn);
+	return pdu_sn_le(sess->cmd_sn, sess->max_cmd_sn) &&
+	       pdu_sn_ge(sess->max_cmd_sn + 1, sess->exp_cmd_sn);
 }
 
 /* Sending commands */
