@@ -16,6 +16,7 @@ pkgs=(
   tgt                                 # interop peer: the initiator against tgt
   groff-base                          # man page lint
   fio e2fsprogs iproute2 procps       # integration: iser-mount (mount_*.sh)
+  qemu-system-x86 mmdebstrap          # the kernel-RDMA lane (tests/vm/)
 )
 
 missing=()
