@@ -650,6 +650,90 @@ START_TEST(test_rdma_read_ord)
 }
 END_TEST
 
+/*
+ * An RDMA READ that completes after a Send posted later, as on siw (it
+ * completes a Send once it is on the wire, a READ when its response is
+ * in): the Send's completion must not retire the READ. A shim over the
+ * target's provider holds the READ's completion back until a later one
+ * has been handed out. Before the fix the target took the READ as done
+ * (its buffer not yet filled) and then failed the connection.
+ */
+static const struct rdma_ops *shim_real;
+static struct rdma_ops shim_ops;
+static struct rdma_wc shim_held;
+static bool shim_hold, shim_holding, shim_passed;
+static int shim_ndone_at_release;
+
+static int shim_cq_poll(struct rdma_cq *cq, struct rdma_wc *wc, int n)
+{
+	struct rdma_wc tmp[64];
+	int got, out = 0, i;
+
+	if (shim_holding && shim_passed) {
+		wc[out++] = shim_held;
+		shim_holding = false;
+		shim_ndone_at_release = T.ndone;
+	}
+	if (out >= n)
+		return out;
+	got = shim_real->cq_poll(cq, tmp, n - out < 64 ? n - out : 64);
+	if (got < 0)
+		return out ? out : got;
+	for (i = 0; i < got; i++) {
+		if (shim_hold && tmp[i].opcode == RDMA_WC_RDMA_READ &&
+		    tmp[i].status == RDMA_WC_SUCCESS) {
+			shim_held = tmp[i];
+			shim_hold = false;
+			shim_holding = true;
+			continue;
+		}
+		if (shim_holding)
+			shim_passed = true;
+		wc[out++] = tmp[i];
+	}
+	return out;
+}
+
+START_TEST(test_read_completes_late)
+{
+	enum { LEN = 64 * 1024 };
+	struct pdu_bhs bhs = nop(PDU_OP_NOP_IN, 9);
+	struct rbuf *src, *dst;
+	int ra, rs;
+
+	connect_pair();
+	pools_init();
+	src = get_buf(&I, LEN);
+	dst = get_buf(&T, LEN);
+	fill(src->addr, LEN, 11);
+	memset(dst->addr, 0, LEN);
+	shim_real = T.dev->ops;
+	shim_ops = *shim_real;
+	shim_ops.cq_poll = shim_cq_poll;
+	T.dev->ops = &shim_ops;
+	shim_hold = true;
+	shim_holding = shim_passed = false;
+	shim_ndone_at_release = -1;
+
+	ck_assert_int_eq(iser_conn_rdma_read(T.ic, dst, 0, LEN, src->rkey, va(src, 0), &ra), 0);
+	ck_assert_int_eq(iser_conn_send(T.ic, &bhs, NULL, NULL, 0, &rs), 0);
+	RUN_UNTIL(T.ndone == 2);
+	ck_assert_msg(!shim_holding, "the READ's done() came before its completion");
+	ck_assert(!shim_hold && shim_passed);	    /* the shim did reorder */
+	ck_assert_int_eq(shim_ndone_at_release, 0); /* nothing retired before the READ's */
+	ck_assert_ptr_eq(T.done[0].ref, &ra);
+	ck_assert_ptr_eq(T.done[1].ref, &rs);
+	ck_assert_int_eq(T.done[0].err, 0);
+	ck_assert_int_eq(T.done[1].err, 0);
+	ck_assert(!memcmp(dst->addr, src->addr, LEN));
+	RUN_UNTIL(I.nrx == 1);
+	ck_assert_int_eq(I.downs + T.downs, 0);
+	T.dev->ops = shim_real;
+	rbuf_put(src);
+	rbuf_put(dst);
+}
+END_TEST
+
 /* Arguments outside the buffer are refused before anything is posted. */
 START_TEST(test_rdma_bounds)
 {
@@ -1123,6 +1207,7 @@ static Suite *iser_suite(void)
 	tcase_add_test(tc, test_pdu_both_ways);
 	tcase_add_test(tc, test_pdu_sizes);
 	tcase_add_test(tc, test_rdma);
+	tcase_add_test(tc, test_read_completes_late);
 	tcase_add_test(tc, test_rdma_read_ord);
 	tcase_add_test(tc, test_rdma_bounds);
 	tcase_add_test(tc, test_write_then_send);
