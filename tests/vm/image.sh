@@ -46,6 +46,9 @@ if [ -f "$dir/done" ]; then
 	exit 0
 fi
 
+# Building: everything the tools print goes to stderr; stdout carries the
+# image directory alone (mkfs.ext4 -q still says "Creating regular file").
+exec 3>&1 1>&2
 command -v mmdebstrap >/dev/null || die "mmdebstrap is not installed"
 mkdir -p "$cache"
 work=$(mktemp -d "$cache/build.XXXXXX")
@@ -136,4 +139,4 @@ for old in "$cache"/*/; do
 	[ "${old%/}" = "$dir" ] || rm -rf "${old%/}"
 done
 log "image ready in $((SECONDS - t0)) s: $dir"
-echo "$dir"
+echo "$dir" >&3
