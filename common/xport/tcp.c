@@ -176,9 +176,14 @@ static int rx_read(struct tcp_stream *s)
 		s->rx_len -= s->rx_off;
 		s->rx_off = 0;
 	}
+	if (s->rx_dry) {
+		s->rx_dry = false;
+		return 0;
+	}
 	for (;;) {
 		n = recv(s->fd, s->rx + s->rx_len, s->rx_cap - s->rx_len, 0);
 		if (n > 0) {
+			s->rx_dry = (size_t)n < s->rx_cap - s->rx_len;
 			s->rx_len += (uint32_t)n;
 			return (int)n;
 		}

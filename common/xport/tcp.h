@@ -42,6 +42,10 @@ struct tcp_stream {
 	struct tcp_tx *tx_head, *tx_tail;
 	uint8_t *rx;
 	uint32_t rx_cap, rx_len, rx_off;
+	/* The last recv() returned less than it asked for: the socket was
+	 * empty then, and a byte arriving since raises a new EPOLLET edge,
+	 * so tcp_recv() may report "nothing now" without asking again. */
+	bool rx_dry;
 	/* A PDU queued with a non-NULL @ref was sent or dropped. */
 	void (*release)(struct tcp_stream *s, void *ref);
 };
