@@ -25,6 +25,9 @@ struct sched {
 	struct epoll_event ready[SCHED_MAX_EVENTS];
 	int nready, cur;
 	struct sched_stats stats;
+	uint64_t busy_poll_ns; /* sched_set_busy_poll() */
+	uint64_t last_event;   /* when epoll_wait last returned an fd */
+	bool had_event;	       /* last_event is set */
 };
 
 static uint64_t sched_monotonic(void *arg)
@@ -280,15 +283,24 @@ int sched_run_once(struct sched *s)
 
 	timeout = sched_timeout_ms(s);
 	s->wake = false;
-	if (timeout)
-		s->stats.waits_blocking++;
-	else
+	if (!timeout) {
 		s->stats.waits_nonblocking++;
+	} else if (s->busy_poll_ns && s->had_event &&
+		   sched_now(s) - s->last_event < s->busy_poll_ns) {
+		timeout = 0;
+		s->stats.waits_spin++;
+	} else {
+		s->stats.waits_blocking++;
+	}
 	n = epoll_wait(s->epfd, s->ready, SCHED_MAX_EVENTS, timeout);
 	if (n < 0)
 		return errno == EINTR ? 0 : -errno;
 
 	s->nready = n;
+	if (n > 0 && s->busy_poll_ns) {
+		s->last_event = sched_now(s);
+		s->had_event = true;
+	}
 	for (s->cur = 0; s->cur < s->nready; s->cur++) {
 		sfd = s->ready[s->cur].data.ptr;
 		if (!sfd)
@@ -309,6 +321,11 @@ int sched_run(struct sched *s)
 	while (!s->stop && !err)
 		err = sched_run_once(s);
 	return err;
+}
+
+void sched_set_busy_poll(struct sched *s, unsigned int usecs)
+{
+	s->busy_poll_ns = (uint64_t)usecs * 1000;
 }
 
 void sched_wake(struct sched *s)

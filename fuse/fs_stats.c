@@ -52,10 +52,11 @@ static void put_fuse(FILE *f, const struct fs *fs)
 	sched_get_stats(fs->sched, &s);
 	fprintf(f,
 		"sched passes=%llu events=%llu waits_blocking=%llu waits_nonblocking=%llu "
-		"fd_events=%llu timers=%llu\n",
+		"waits_spin=%llu fd_events=%llu timers=%llu\n",
 		(unsigned long long)s.passes, (unsigned long long)s.events_run,
 		(unsigned long long)s.waits_blocking, (unsigned long long)s.waits_nonblocking,
-		(unsigned long long)s.fd_events, (unsigned long long)s.timers_fired);
+		(unsigned long long)s.waits_spin, (unsigned long long)s.fd_events,
+		(unsigned long long)s.timers_fired);
 }
 
 static void put_lun(FILE *f, const struct fs_lun *l)

@@ -437,6 +437,8 @@ static int run_mount(struct opts *o)
 	if (!ret && (ret = sched_create(&m.sched)))
 		say("cannot create the event loop: %s", strerror(-ret));
 	if (!ret)
+		sched_set_busy_poll(m.sched, o->busy_poll);
+	if (!ret)
 		ret = login_and_probe(&m);
 	opts_chap_wipe(&chap); /* the session keeps its own copy */
 	if (!ret)

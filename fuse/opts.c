@@ -15,6 +15,8 @@
 
 #define MAX_QUEUE_DEPTH 4096
 #define MAX_MAX_IO (64u << 20)
+#define MAX_BUSY_POLL 100000u /* us */
+_Static_assert(OPTS_DEFAULT_BUSY_POLL == 100, "update the usage and the man page");
 #define MAX_RECOVERY_TIMEOUT (7u * 24 * 3600)
 #define IQN_MAX 223 /* RFC 7143 §4.2.7.1: 223 bytes */
 
@@ -43,6 +45,8 @@ const char opts_usage[] =
 	"                         verbs (rdma-core) or soft (iWARP over TCP)\n"
 	"  -o arm_delay=N         iser://: empty completion queue polls before\n"
 	"                         waiting for a notification again (default 2)\n"
+	"  -o busy_poll=US        keep polling for US microseconds after the last\n"
+	"                         event before sleeping (default 100; 0: off)\n"
 	"  -o mpa_crc             iser:// on soft: ask for MPA CRC32C on every frame\n"
 	"                         (default: not asked, as siw; TCP's checksum only)\n"
 	"  -o header_digest       ask for CRC32C header digests\n"
@@ -208,6 +212,9 @@ static int set_value(struct opts *o, const char *name, const char *val, char *er
 	} else if (!strcmp(name, "arm_delay")) {
 		ret = set_uint(name, val, 0, 1000, &v, err, errlen);
 		o->arm_delay = (int)v;
+	} else if (!strcmp(name, "busy_poll")) {
+		ret = set_uint(name, val, 0, MAX_BUSY_POLL, &v, err, errlen);
+		o->busy_poll = (unsigned int)v;
 	} else if (!strcmp(name, "recovery_timeout")) {
 		ret = set_uint(name, val, 0, MAX_RECOVERY_TIMEOUT, &v, err, errlen);
 		o->recovery_timeout = (unsigned int)v;
@@ -218,8 +225,8 @@ static int set_value(struct opts *o, const char *name, const char *val, char *er
 }
 
 static const char *const value_opts[] = {
-	"initiator", "chap_file",	 "chap_alg", "queue_depth",
-	"max_io",    "recovery_timeout", "fabric",   "arm_delay",
+	"initiator",	    "chap_file", "chap_alg",  "queue_depth", "max_io",
+	"recovery_timeout", "fabric",	 "arm_delay", "busy_poll",
 };
 
 static bool is_value_opt(const char *name)
@@ -275,6 +282,7 @@ static void opts_defaults(struct opts *o)
 	o->max_io = OPTS_DEFAULT_MAX_IO;
 	o->recovery_timeout = INI_DEFAULT_RECOVERY_TIMEOUT;
 	o->arm_delay = -1;
+	o->busy_poll = OPTS_DEFAULT_BUSY_POLL;
 }
 
 static int parse_flags(int argc, char **argv, struct opts *o, char *err, size_t errlen)

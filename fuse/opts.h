@@ -13,6 +13,7 @@
 
 #define OPTS_ERR_MAX 512
 #define OPTS_DEFAULT_MAX_IO (1u << 20)
+#define OPTS_DEFAULT_BUSY_POLL 100 /* us: covers a round trip through fio here */
 #define OPTS_SECRET_MAX 256
 
 struct opts {
@@ -32,6 +33,7 @@ struct opts {
 	char *chap_file;	       /* owned; NULL: none */
 	const char *fabric;	       /* iser://: "auto", "verbs" or "soft" */
 	int arm_delay;		       /* iser://: -1 for the default */
+	unsigned int busy_poll;	       /* us of busy polling (sched.h) */
 };
 
 /* CHAP names and secrets; empty strings when not given. */

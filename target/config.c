@@ -55,6 +55,7 @@ int config_create(struct config **ret)
 	c->nop_timeout = 30;
 	c->login_timeout = 15;
 	c->arm_delay = ISER_ARM_DELAY_DEFAULT;
+	c->busy_poll = CONFIG_BUSY_POLL_DEFAULT;
 	*ret = c;
 	return 0;
 }
@@ -410,6 +411,14 @@ int config_set_fabric(struct config *c, const char *s, char *err, size_t errlen)
 	return -EINVAL;
 }
 
+int config_set_busy_poll(struct config *c, const char *s, char *err, size_t errlen)
+{
+	if (!parse_uint(s, CONFIG_BUSY_POLL_MAX, &c->busy_poll))
+		return 0;
+	seterr(err, errlen, "bad --busy-poll '%s': expected microseconds, 0..100000", s);
+	return -EINVAL;
+}
+
 static int global_key(struct parser *ps, const char *key, const char *value)
 {
 	struct config *c = ps->c;
@@ -435,6 +444,10 @@ static int global_key(struct parser *ps, const char *key, const char *value)
 	if (!strcmp(key, "arm-delay"))
 		return parse_uint(value, 1000, &c->arm_delay)
 			       ? bad_value(ps, key, value, "empty polls, 0..1000")
+			       : 0;
+	if (!strcmp(key, "busy-poll"))
+		return parse_uint(value, CONFIG_BUSY_POLL_MAX, &c->busy_poll)
+			       ? bad_value(ps, key, value, "microseconds, 0..100000")
 			       : 0;
 	if (!strcmp(key, "nop-timeout"))
 		return parse_uint(value, 3600, &c->nop_timeout) || !c->nop_timeout

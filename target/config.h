@@ -19,6 +19,8 @@
 #define CONFIG_NAME_MAX 223 /* RFC 7143 §4.2.7.1: iSCSI names <= 223 bytes */
 #define CONFIG_CHAP_MAX 256
 #define CONFIG_SERIAL_MAX 64
+#define CONFIG_BUSY_POLL_DEFAULT 100 /* us: covers a loopback round trip here */
+#define CONFIG_BUSY_POLL_MAX 100000
 
 enum config_transport {
 	CONFIG_TCP,
@@ -79,6 +81,7 @@ struct config {
 	unsigned int nop_timeout;   /* seconds without an answer before a drop */
 	unsigned int login_timeout; /* seconds a login may take */
 	unsigned int arm_delay;	    /* iSER: empty CQ polls before re-arming */
+	unsigned int busy_poll;	    /* us of busy polling (sched.h) */
 	struct config_target *targets;
 	size_t ntargets;
 };
@@ -104,6 +107,7 @@ int config_load(struct config *c, const char *path, char *err, size_t errlen);
 int config_add_portal(struct config *c, const char *spec, char *err, size_t errlen);
 /* "auto", "verbs" or "soft": the RDMA provider of iSER portals. */
 int config_set_fabric(struct config *c, const char *s, char *err, size_t errlen);
+int config_set_busy_poll(struct config *c, const char *s, char *err, size_t errlen);
 int config_add_target(struct config *c, const char *iqn, char *err, size_t errlen);
 int config_add_lun(struct config_target *t, unsigned int lun, const char *path, char *err,
 		   size_t errlen);

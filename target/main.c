@@ -21,6 +21,7 @@
 #include "tgt.h"
 
 #define IOQ_DEPTH 256
+_Static_assert(CONFIG_BUSY_POLL_DEFAULT == 100, "update --help and the man pages");
 
 static const char usage[] =
 	"Usage: iser-target -c FILE [options]\n"
@@ -36,6 +37,8 @@ static const char usage[] =
 	"                        provider serves iSCSI/TCP on the same port too\n"
 	"  -F, --fabric NAME     RDMA provider of iser: portals: auto (verbs if an\n"
 	"                        RDMA device exists, else soft), verbs or soft\n"
+	"  -B, --busy-poll US    keep polling for US microseconds after the last\n"
+	"                        event before sleeping (default 100; 0: off)\n"
 	"  -t, --target IQN      add a target; the --lun flags after it belong to it\n"
 	"  -l, --lun PATH        add a LUN (numbered 0, 1, ... per target) backed by\n"
 	"                        PATH, a file or a block device\n"
@@ -78,6 +81,8 @@ static int add_flag(struct config *c, int opt, const char *arg, char *err, size_
 		return config_add_portal(c, arg, err, errlen);
 	case 'F':
 		return config_set_fabric(c, arg, err, errlen);
+	case 'B':
+		return config_set_busy_poll(c, arg, err, errlen);
 	case 't':
 		return config_add_target(c, arg, err, errlen);
 	case 'l':
@@ -122,13 +127,14 @@ static int parse_args(int argc, char **argv, struct opts *o, struct config *c)
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{"fabric", required_argument, NULL, 'F'},
+		{"busy-poll", required_argument, NULL, 'B'},
 		{0},
 	};
 	char err[CONFIG_ERR_MAX];
 	int opt;
 
 	/* The config file first, so that flags add to what it declares. */
-	while ((opt = getopt_long(argc, argv, "c:p:F:t:l:s:rDP:dhV", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "c:p:F:B:t:l:s:rDP:dhV", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
 			o->config = optarg;
@@ -158,8 +164,8 @@ static int parse_args(int argc, char **argv, struct opts *o, struct config *c)
 	if (o->config && config_load(c, o->config, err, sizeof(err)))
 		return fail(err, NULL);
 	optind = 1;
-	while ((opt = getopt_long(argc, argv, "c:p:F:t:l:s:rDP:dhV", longopts, NULL)) != -1)
-		if (strchr("pFtlsr", opt) && add_flag(c, opt, optarg, err, sizeof(err)))
+	while ((opt = getopt_long(argc, argv, "c:p:F:B:t:l:s:rDP:dhV", longopts, NULL)) != -1)
+		if (strchr("pFBtlsr", opt) && add_flag(c, opt, optarg, err, sizeof(err)))
 			return fail(err, NULL);
 	if (config_finish(c, err, sizeof(err)))
 		return fail(err, NULL);
@@ -410,8 +416,10 @@ static int run(struct tgt *t, struct opts *o)
 	if (o->daemon && daemonize(&ready))
 		return 1;
 	ret = sched_create(&t->sched);
-	if (!ret)
+	if (!ret) {
+		sched_set_busy_poll(t->sched, t->cfg->busy_poll);
 		ret = ioq_create(t->sched, IOQ_DEPTH, 0, &t->ioq);
+	}
 	if (ret) {
 		log_err("cannot set up the event loop: %s", strerror(-ret));
 		return 1;

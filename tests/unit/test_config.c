@@ -64,6 +64,7 @@ static const char good[] = "# a comment\n"
 			   "discovery-chap = disco averylongsecret\n"
 			   "nop-interval = 10\n"
 			   "login-timeout = 7\n"
+			   "busy-poll = 0\n"
 			   "\n"
 			   "[target iqn.2026-11.org.example:disk]\n"
 			   "  alias = disk one  \n"
@@ -103,6 +104,7 @@ START_TEST(test_good_file)
 	ck_assert_str_eq(c->discovery_chap.secret, "averylongsecret");
 	ck_assert_uint_eq(c->nop_interval, 10);
 	ck_assert_uint_eq(c->login_timeout, 7);
+	ck_assert_uint_eq(c->busy_poll, 0);
 
 	ck_assert_uint_eq(c->ntargets, 1);
 	t = config_find_target(c, "iqn.2026-11.org.example:disk");
@@ -123,7 +125,7 @@ START_TEST(test_good_file)
 	ck_assert_uint_eq(t->luns[1].block_size, 4096);
 	ck_assert_str_eq(t->luns[1].serial, "SN-42");
 	ck_assert_uint_eq(t->luns[1].naa, 0x3000000000000abcull);
-	ck_assert_int_eq(t->luns[1].line, 18);
+	ck_assert_int_eq(t->luns[1].line, 19);
 }
 END_TEST
 
@@ -169,6 +171,7 @@ START_TEST(test_error_cases)
 		{"portal = 1.2.3.4\nportal = 1.2.3.4:3260\n",
 		 ":2: portal '1.2.3.4:3260' given twice"},
 		{"fabric = magic\n", ":1: bad value 'magic' for 'fabric'"},
+		{"busy-poll = 100001\n", ":1: bad value '100001' for 'busy-poll'"},
 		{"just words\n", ":1: expected 'key = value'"},
 		{"portal =\n", ":1: empty value"},
 		{" = x\n", ":1: empty key"},

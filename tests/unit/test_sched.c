@@ -242,6 +242,65 @@ START_TEST(test_wait_blocks_only_when_idle)
 }
 END_TEST
 
+/* Busy polling: for the window after an fd was ready, a wait that would
+ * block polls instead; past it, or with busy polling off, it blocks. */
+START_TEST(test_busy_poll)
+{
+	struct sched_fd rfd;
+	struct sched_stats st;
+	int efd;
+
+	sched_set_busy_poll(s, 50); /* 50 us of the fake clock */
+
+	/* No fd has been ready yet: nothing to spin for. */
+	ck_assert_int_eq(run_bounded(), 0);
+	sched_get_stats(s, &st);
+	ck_assert_uint_eq(st.waits_blocking, 1);
+	ck_assert_uint_eq(st.waits_spin, 0);
+
+	/* Edge-triggered and readable: reported by one wait, then quiet. */
+	efd = eventfd(1, EFD_NONBLOCK);
+	ck_assert_int_ge(efd, 0);
+	ck_assert_int_eq(sched_fd_add(s, &rfd, efd, EPOLLIN | EPOLLET, ready_fd_fn), 0);
+	ck_assert_int_eq(run_bounded(), 0);
+	sched_get_stats(s, &st);
+	ck_assert_uint_eq(st.waits_blocking, 2);
+	ck_assert_uint_eq(st.fd_events, 1);
+
+	/* Within 50 us of that event: the waits poll. */
+	ck_assert_int_eq(run_bounded(), 0);
+	fake_now += 49999;
+	ck_assert_int_eq(run_bounded(), 0);
+	sched_get_stats(s, &st);
+	ck_assert_uint_eq(st.waits_spin, 2);
+	ck_assert_uint_eq(st.waits_blocking, 2);
+	ck_assert_uint_eq(st.waits_nonblocking, 0);
+
+	/* Past the window: it blocks again. */
+	fake_now += 2;
+	ck_assert_int_eq(run_bounded(), 0);
+	sched_get_stats(s, &st);
+	ck_assert_uint_eq(st.waits_spin, 2);
+	ck_assert_uint_eq(st.waits_blocking, 3);
+
+	/* A new event opens a new window; 0 turns busy polling off. */
+	ck_assert_int_eq(eventfd_write(efd, 1), 0);
+	ck_assert_int_eq(run_bounded(), 0);
+	ck_assert_int_eq(run_bounded(), 0);
+	sched_get_stats(s, &st);
+	ck_assert_uint_eq(st.fd_events, 2);
+	ck_assert_uint_eq(st.waits_spin, 3);
+	sched_set_busy_poll(s, 0);
+	ck_assert_int_eq(run_bounded(), 0);
+	sched_get_stats(s, &st);
+	ck_assert_uint_eq(st.waits_spin, 3);
+	ck_assert_uint_eq(st.waits_blocking, 5);
+
+	ck_assert_int_eq(sched_fd_del(s, &rfd), 0);
+	close(efd);
+}
+END_TEST
+
 /* Timers record their firing order. */
 static int fired[16], nfired;
 
@@ -477,6 +536,7 @@ static Suite *sched_suite(void)
 	tcase_add_test(tc, test_cancel_from_same_pass);
 	tcase_add_test(tc, test_pass_runs_only_earlier_events);
 	tcase_add_test(tc, test_wait_blocks_only_when_idle);
+	tcase_add_test(tc, test_busy_poll);
 	tcase_add_test(tc, test_timers_in_deadline_order);
 	tcase_add_test(tc, test_timer_cancel_from_timer);
 	tcase_add_test(tc, test_fd_handler_removes_other);
