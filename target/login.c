@@ -83,6 +83,12 @@ static void login_respond(struct conn *c, const struct pdu_bhs *req, bool transi
 	rsp.login.version_active = 0;
 	memcpy(rsp.login.isid, l->isid, sizeof(l->isid));
 	rsp.login.tsih = l->tsih;
+	if (c->session) {
+		/* The final response: the session's window, which a login
+		 * joining a session with commands in flight must not undo. */
+		session_fill_sn(c, &rsp);
+		rsp.stat_sn = c->stat_sn - 1;
+	}
 	rsp.login.status_class = (uint8_t)(status >> 8);
 	rsp.login.status_detail = (uint8_t)status;
 	conn_send(c, &rsp, data, len, data, NULL);
@@ -118,7 +124,8 @@ static void login_local_params(struct conn *c, const struct config_target *t)
 	p->data_digest = TEXT_DIGEST_CRC32C | TEXT_DIGEST_NONE;
 	p->auth_method = c->login->account ? TEXT_AUTH_CHAP : TEXT_AUTH_NONE;
 	p->max_recv_dsl = conn_default_max_recv_dsl();
-	p->max_connections = 1;
+	/* Over iSER one connection per session, as Linux's isert. */
+	p->max_connections = c->iser ? 1 : SESSION_MAX_CONNS;
 	p->max_burst_length = 16 * 1024 * 1024;
 	p->first_burst_length = 16 * 1024 * 1024;
 	p->max_outstanding_r2t = 16;

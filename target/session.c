@@ -19,6 +19,7 @@
 
 #define SESSION_DEPTH 128		 /* commands in flight per session */
 #define TASK_BUF_MAX (32u * 1024 * 1024) /* largest transfer of one command */
+#define HELD_MAX (64u * 1024 * 1024)	 /* bytes held on one connection */
 
 /* Reject reasons, RFC 7143 §11.17.1 */
 #define REJECT_DATA_DIGEST 0x02
@@ -26,6 +27,13 @@
 #define REJECT_PROTOCOL 0x04
 #define REJECT_NOT_SUPPORTED 0x05
 #define REJECT_INVALID_FIELD 0x09
+
+/* Logout reasons and responses, RFC 7143 §11.14.1, §11.15.1 */
+#define LOGOUT_CLOSE_SESSION 0
+#define LOGOUT_CLOSE_CONNECTION 1
+#define LOGOUT_RSP_OK 0
+#define LOGOUT_RSP_NO_CID 1
+#define LOGOUT_RSP_NO_RECOVERY 2
 
 /* TMF functions and responses, RFC 7143 §11.5.1, §11.6.1 */
 #define TMF_ABORT_TASK 1
@@ -87,10 +95,10 @@ void session_fill_sn(struct conn *c, struct pdu_bhs *bhs)
 }
 
 /*
- * RFC 7143 §4.2.2.1, §3.2.2.1: a non-immediate command outside the window
- * is ignored; in it, it takes the next CmdSN. With one connection per
- * session, commands arrive in order: a gap means a lost PDU, which at
- * ERL 0 the initiator recovers from by itself.
+ * RFC 7143 §4.2.2.1: a non-immediate command outside the window is
+ * ignored; in it, it takes the next CmdSN. One that comes before the
+ * commands ahead of it (on another connection of the session) is held
+ * until they came (session_hold()), so that this sees CmdSNs in order.
  */
 static bool cmd_sn_accept(struct session *s, const struct pdu_bhs *bhs)
 {
@@ -152,19 +160,52 @@ static void session_reinstate(struct tgt *t, const struct session *ns)
 	}
 }
 
+/*
+ * RFC 7143 §6.3.4, §6.3.5: a login with the TSIH of a live session adds a
+ * connection to it, within its MaxConnections; with the CID of one of its
+ * connections, it reinstates that one, which ends (at ERL 0 its tasks are
+ * dropped). The session-wide keys were negotiated by the leading login.
+ */
+static int session_join(struct conn *c, struct tgt_target *target, bool discovery,
+			const uint8_t isid[6], uint16_t tsih, const char *initiator)
+{
+	struct conn *oc, *old = NULL;
+	struct session *s;
+	unsigned int live = 0;
+
+	for (s = c->tgt->sessions; s; s = s->next)
+		if (s->tsih == tsih && !memcmp(s->isid, isid, 6) && s->target == target &&
+		    s->discovery == discovery && !strcmp(s->initiator, initiator))
+			break;
+	if (!s)
+		return -ENOENT;
+	if (s->iser != (c->iser != NULL))
+		return -EBUSY; /* one transport per session */
+	for (oc = c->tgt->conns; oc; oc = oc->next) {
+		if (oc->session != s || oc->phase == CONN_CLOSING || oc->phase == CONN_GONE)
+			continue;
+		if (oc->cid == c->cid)
+			old = oc;
+		else
+			live++;
+	}
+	if (live >= s->params.max_connections)
+		return -EBUSY;
+	if (old)
+		conn_close(old, "connection reinstated by a new login with its CID");
+	s->nconns++;
+	c->session = s;
+	return 0;
+}
+
 int session_attach(struct conn *c, struct tgt_target *target, bool discovery, const uint8_t isid[6],
 		   uint16_t tsih, const char *initiator, uint32_t cmd_sn)
 {
 	struct tgt *t = c->tgt;
 	struct session *s;
 
-	if (tsih) {
-		/* Joining a session needs MaxConnections > 1: not offered. */
-		for (s = t->sessions; s; s = s->next)
-			if (s->tsih == tsih && !memcmp(s->isid, isid, 6))
-				return -EBUSY;
-		return -ENOENT;
-	}
+	if (tsih)
+		return session_join(c, target, discovery, isid, tsih, initiator);
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
@@ -186,10 +227,13 @@ int session_attach(struct conn *c, struct tgt_target *target, bool discovery, co
 	s->next = t->sessions;
 	t->sessions = s;
 	s->nconns = 1;
+	s->iser = c->iser != NULL;
 	c->session = s;
 	session_reinstate(t, s);
 	return 0;
 }
+
+static void held_free(struct conn *c);
 
 void session_conn_gone(struct conn *c)
 {
@@ -203,6 +247,7 @@ void session_conn_gone(struct conn *c)
 		task_buf_free(task);
 		free(task);
 	}
+	held_free(c);
 	if (s && !--s->nconns)
 		session_free(s);
 	c->session = NULL;
@@ -217,6 +262,18 @@ static struct task *task_find(struct conn *c, uint32_t itt)
 
 	for (t = c->tasks; t; t = t->next)
 		if (t->itt == itt)
+			return t;
+	return NULL;
+}
+
+/* ITTs are unique in a session, across its connections (RFC 7143 §3.2.5). */
+static struct task *session_task_find(struct conn *c, uint32_t itt)
+{
+	struct conn *oc;
+	struct task *t;
+
+	for (oc = c->tgt->conns; oc; oc = oc->next)
+		if (oc->session == c->session && (t = task_find(oc, itt)))
 			return t;
 	return NULL;
 }
@@ -585,7 +642,7 @@ static void handle_scsi_cmd(struct conn *c, const struct pdu *p)
 	if (!cmd_sn_accept(c->session, bhs))
 		return;
 	c->cmds++;
-	if (task_find(c, bhs->itt)) {
+	if (session_task_find(c, bhs->itt)) {
 		send_reject(c, bhs, REJECT_INVALID_FIELD); /* ITT in use */
 		return;
 	}
@@ -727,14 +784,43 @@ static void handle_logout(struct conn *c, const struct pdu *p)
 	const struct pdu_bhs *bhs = &p->bhs;
 	struct pdu_bhs rsp = {.opcode = PDU_OP_LOGOUT_RSP, .final = true, .itt = bhs->itt};
 
+	struct conn *oc, *next, *other = NULL;
+	uint8_t reason = bhs->logout_req.reason;
+
 	if (!cmd_sn_accept(c->session, bhs))
 		return;
-	/* Reason 0 closes the session, 1 this connection; 2 (recovery) is
-	 * ERL 2. With one connection per session, 0 and 1 are the same. */
-	rsp.logout_rsp.response = bhs->logout_req.reason <= 1 ? 0 : 2;
+	/* RFC 7143 §11.14.1: reason 0 closes the session, every connection
+	 * of it; 1 the connection CID, this one or another; 2 (removal for
+	 * recovery) is ERL 2. §11.15.1: an unknown CID is response 1. */
+	if (reason == LOGOUT_CLOSE_CONNECTION && bhs->logout_req.cid != c->cid) {
+		for (oc = c->tgt->conns; oc; oc = oc->next)
+			if (oc->session == c->session && oc->cid == bhs->logout_req.cid &&
+			    oc->phase != CONN_CLOSING && oc->phase != CONN_GONE)
+				other = oc;
+		rsp.logout_rsp.response = other ? LOGOUT_RSP_OK : LOGOUT_RSP_NO_CID;
+		fill_sn(c, &rsp, true);
+		conn_send(c, &rsp, NULL, 0, NULL, NULL);
+		if (other)
+			conn_close(other, "logged out by another connection of its session");
+		return;
+	}
+	if (reason > LOGOUT_CLOSE_CONNECTION) {
+		rsp.logout_rsp.response = LOGOUT_RSP_NO_RECOVERY;
+		fill_sn(c, &rsp, true);
+		conn_send(c, &rsp, NULL, 0, NULL, NULL);
+		c->phase = CONN_LOGOUT;
+		return;
+	}
+	rsp.logout_rsp.response = LOGOUT_RSP_OK;
 	fill_sn(c, &rsp, true);
 	conn_send(c, &rsp, NULL, 0, NULL, NULL);
 	c->phase = CONN_LOGOUT; /* closed once the response is out */
+	if (reason == LOGOUT_CLOSE_SESSION)
+		for (oc = c->tgt->conns; oc; oc = next) {
+			next = oc->next;
+			if (oc != c && oc->session == c->session)
+				conn_close(oc, "its session logged out");
+		}
 }
 
 /* Task management (RFC 7143 §11.5, §4.2.3; SAM-5 §7) */
@@ -775,7 +861,7 @@ static void task_abort(struct task *task, struct tmf_wait *w, struct conn *c)
 }
 
 /* Abort the tasks of every connection of this target on @lun (NULL: all
- * LUNs); only this session's when @own_only. */
+ * LUNs); only this session's (this I_T nexus) when @own_only. */
 static void abort_tasks(struct conn *c, struct lun *lun, bool own_only, struct tmf_wait *w)
 {
 	struct conn *oc;
@@ -784,7 +870,7 @@ static void abort_tasks(struct conn *c, struct lun *lun, bool own_only, struct t
 	for (oc = c->tgt->conns; oc; oc = oc->next) {
 		if (!oc->session || oc->session->target != c->session->target)
 			continue;
-		if (own_only && oc != c)
+		if (own_only && oc->session != c->session)
 			continue;
 		for (task = oc->tasks; task; task = next) {
 			next = task->next;
@@ -796,7 +882,7 @@ static void abort_tasks(struct conn *c, struct lun *lun, bool own_only, struct t
 
 static uint8_t tmf_abort_task(struct conn *c, const struct pdu_bhs *bhs, struct tmf_wait *w)
 {
-	struct task *task = task_find(c, bhs->tmf_req.ref_task_tag);
+	struct task *task = session_task_find(c, bhs->tmf_req.ref_task_tag);
 	struct session *s = c->session;
 
 	/* A task whose response is already on its way has completed: it
@@ -882,11 +968,10 @@ static void handle_tmf(struct conn *c, const struct pdu *p)
 
 /* Dispatch */
 
-void session_handle(struct conn *c, const struct pdu *p)
+static void session_dispatch(struct conn *c, const struct pdu *p)
 {
 	const struct pdu_bhs *bhs = &p->bhs;
 
-	c->exp_stat_sn = bhs->exp_stat_sn;
 	if (c->phase == CONN_LOGOUT)
 		return; /* RFC 7143 §11.14: nothing more after a Logout */
 	switch (bhs->opcode) {
@@ -915,4 +1000,131 @@ void session_handle(struct conn *c, const struct pdu *p)
 		send_reject(c, bhs, REJECT_NOT_SUPPORTED);
 		break;
 	}
+}
+
+/* Held PDUs (RFC 7143 §3.2.2.1: commands are delivered in CmdSN order) */
+
+struct held_pdu {
+	struct held_pdu *next;
+	struct pdu pdu;
+	uint8_t buf[]; /* the extended CDB, then the data segment */
+};
+
+static bool has_cmd_sn(uint8_t opcode)
+{
+	return opcode == PDU_OP_SCSI_CMD || opcode == PDU_OP_NOP_OUT || opcode == PDU_OP_TEXT_REQ ||
+	       opcode == PDU_OP_LOGOUT_REQ || opcode == PDU_OP_TMF_REQ;
+}
+
+/* A non-immediate command of the window after the next one: it came on
+ * this connection before the one before it came on another. Data-Out for
+ * a held command waits behind it. */
+static bool must_hold(struct conn *c, const struct pdu_bhs *bhs)
+{
+	struct session *s = c->session;
+	struct held_pdu *h;
+
+	if (bhs->opcode == PDU_OP_DATA_OUT) {
+		for (h = c->held; h; h = h->next)
+			if (h->pdu.bhs.opcode == PDU_OP_SCSI_CMD && h->pdu.bhs.itt == bhs->itt)
+				return true;
+		return false;
+	}
+	return has_cmd_sn(bhs->opcode) && !bhs->immediate && bhs->cmd_sn != s->exp_cmd_sn &&
+	       pdu_sn_in_window(bhs->cmd_sn, s->exp_cmd_sn, s->max_cmd_sn);
+}
+
+static void hold(struct conn *c, const struct pdu *p)
+{
+	uint32_t ext = p->ahs.ext_cdb ? p->ahs.ext_cdb_len : 0, len = p->bhs.data_len;
+	struct held_pdu *h;
+
+	if (c->held_bytes + ext + len > HELD_MAX) {
+		conn_close(c, "too much held for CmdSN order");
+		return;
+	}
+	h = malloc(sizeof(*h) + ext + len);
+	if (!h) {
+		conn_close(c, "out of memory");
+		return;
+	}
+	h->next = NULL;
+	h->pdu = *p;
+	if (ext) {
+		memcpy(h->buf, p->ahs.ext_cdb, ext);
+		h->pdu.ahs.ext_cdb = h->buf;
+	}
+	if (len) {
+		memcpy(h->buf + ext, p->data, len);
+		h->pdu.data = h->buf + ext;
+	}
+	c->held_bytes += ext + len;
+	c->session->nheld++;
+	if (c->held_last)
+		c->held_last->next = h;
+	else
+		c->held = h;
+	c->held_last = h;
+}
+
+/* Deliver what is held and now in order: a command whose CmdSN came up,
+ * with the Data-Out behind it, on any connection of the session. */
+static void session_release_held(struct session *s, struct tgt *t)
+{
+	struct conn *oc;
+	struct held_pdu *h;
+	bool progress = true;
+
+	if (s->releasing)
+		return;
+	s->releasing = true;
+	while (progress) {
+		progress = false;
+		for (oc = t->conns; oc; oc = oc->next) {
+			while (oc->session == s && (h = oc->held) && oc->phase == CONN_FFP &&
+			       (h->pdu.bhs.opcode == PDU_OP_DATA_OUT ||
+				h->pdu.bhs.cmd_sn == s->exp_cmd_sn ||
+				!pdu_sn_in_window(h->pdu.bhs.cmd_sn, s->exp_cmd_sn,
+						  s->max_cmd_sn))) {
+				oc->held = h->next;
+				if (!oc->held)
+					oc->held_last = NULL;
+				oc->held_bytes -=
+					(size_t)(h->pdu.ahs.ext_cdb ? h->pdu.ahs.ext_cdb_len : 0) +
+					h->pdu.bhs.data_len;
+				s->nheld--;
+				session_dispatch(oc, &h->pdu);
+				free(h);
+				progress = true;
+			}
+		}
+	}
+	s->releasing = false;
+}
+
+static void held_free(struct conn *c)
+{
+	struct held_pdu *h;
+
+	while ((h = c->held)) {
+		c->held = h->next;
+		c->session->nheld--;
+		free(h);
+	}
+	c->held_last = NULL;
+	c->held_bytes = 0;
+}
+
+void session_handle(struct conn *c, const struct pdu *p)
+{
+	struct session *s = c->session;
+
+	c->exp_stat_sn = p->bhs.exp_stat_sn;
+	if (c->phase == CONN_FFP && must_hold(c, &p->bhs)) {
+		hold(c, p);
+		return;
+	}
+	session_dispatch(c, p);
+	if (s && s->nheld)
+		session_release_held(s, c->tgt);
 }

@@ -23,6 +23,8 @@
 #include "text.h"
 #include "scsi.h"
 
+#define SESSION_MAX_CONNS 4 /* MaxConnections offered over TCP */
+
 struct config;
 struct config_target;
 struct ioq;
@@ -33,6 +35,7 @@ struct rdma_pd;
 struct rdma_listener;
 struct iser_conn;
 struct iser_hdr_ctrl;
+struct held_pdu;
 
 struct tgt_target {
 	const struct config_target *cfg;
@@ -129,8 +132,11 @@ struct session {
 	struct scsi_nexus nexus;
 	struct text_params params; /* session-wide results */
 	uint32_t exp_cmd_sn, max_cmd_sn;
+	unsigned int nheld;  /* PDUs held on its connections for CmdSN order */
+	bool releasing;	     /* session_release_held() is running */
 	unsigned int ntasks; /* outstanding: bounds the CmdSN window */
 	unsigned int nconns;
+	bool iser; /* its connections' transport: one per session */
 };
 
 enum conn_phase {
@@ -161,6 +167,11 @@ struct conn {
 	bool tx_blocked;
 	struct sched_event rx_ev; /* go on reading after a budget */
 	struct task *tasks;
+	/* Commands whose CmdSN is ahead of the session's ExpCmdSN (sent on
+	 * another connection after a command not here yet), and the Data-Out
+	 * PDUs that follow them here: delivered in CmdSN order (session.c). */
+	struct held_pdu *held, *held_last;
+	size_t held_bytes;
 	unsigned int nexec; /* tasks in the SCSI layer: they hold the conn */
 	uint32_t next_ttt;
 	struct sched_event tx_ev;
