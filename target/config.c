@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "common/xport/iser.h"
+#include "text.h"
 #include "config.h"
 
 #define ISCSI_PORT 3260
@@ -56,6 +57,7 @@ int config_create(struct config **ret)
 	c->login_timeout = 15;
 	c->arm_delay = ISER_ARM_DELAY_DEFAULT;
 	c->busy_poll = CONFIG_BUSY_POLL_DEFAULT;
+	c->header_digest = c->data_digest = TEXT_DIGEST_CRC32C | TEXT_DIGEST_NONE;
 	*ret = c;
 	return 0;
 }
@@ -419,6 +421,20 @@ int config_set_busy_poll(struct config *c, const char *s, char *err, size_t errl
 	return -EINVAL;
 }
 
+/* "any" (what the initiator prefers), "crc32c" (required) or "none". */
+static int parse_digest(const char *s, unsigned int *ret)
+{
+	if (!strcmp(s, "any"))
+		*ret = TEXT_DIGEST_CRC32C | TEXT_DIGEST_NONE;
+	else if (!strcmp(s, "crc32c"))
+		*ret = TEXT_DIGEST_CRC32C;
+	else if (!strcmp(s, "none"))
+		*ret = TEXT_DIGEST_NONE;
+	else
+		return -EINVAL;
+	return 0;
+}
+
 static int global_key(struct parser *ps, const char *key, const char *value)
 {
 	struct config *c = ps->c;
@@ -444,6 +460,14 @@ static int global_key(struct parser *ps, const char *key, const char *value)
 	if (!strcmp(key, "arm-delay"))
 		return parse_uint(value, 1000, &c->arm_delay)
 			       ? bad_value(ps, key, value, "empty polls, 0..1000")
+			       : 0;
+	if (!strcmp(key, "header-digest"))
+		return parse_digest(value, &c->header_digest)
+			       ? bad_value(ps, key, value, "any, crc32c or none")
+			       : 0;
+	if (!strcmp(key, "data-digest"))
+		return parse_digest(value, &c->data_digest)
+			       ? bad_value(ps, key, value, "any, crc32c or none")
 			       : 0;
 	if (!strcmp(key, "busy-poll"))
 		return parse_uint(value, CONFIG_BUSY_POLL_MAX, &c->busy_poll)

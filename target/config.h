@@ -80,8 +80,10 @@ struct config {
 	unsigned int nop_interval;  /* seconds; 0: no NOP-In pings */
 	unsigned int nop_timeout;   /* seconds without an answer before a drop */
 	unsigned int login_timeout; /* seconds a login may take */
-	unsigned int arm_delay;	    /* iSER: empty CQ polls before re-arming */
-	unsigned int busy_poll;	    /* us of busy polling (sched.h) */
+	unsigned int header_digest; /* TEXT_DIGEST_* accepted (text.h) */
+	unsigned int data_digest;
+	unsigned int arm_delay; /* iSER: empty CQ polls before re-arming */
+	unsigned int busy_poll; /* us of busy polling (sched.h) */
 	struct config_target *targets;
 	size_t ntargets;
 };

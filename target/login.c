@@ -120,8 +120,8 @@ static void login_local_params(struct conn *c, const struct config_target *t)
 {
 	struct text_params *p = &c->neg.local;
 
-	p->header_digest = TEXT_DIGEST_CRC32C | TEXT_DIGEST_NONE;
-	p->data_digest = TEXT_DIGEST_CRC32C | TEXT_DIGEST_NONE;
+	p->header_digest = c->tgt->cfg->header_digest;
+	p->data_digest = c->tgt->cfg->data_digest;
 	p->auth_method = c->login->account ? TEXT_AUTH_CHAP : TEXT_AUTH_NONE;
 	p->max_recv_dsl = conn_default_max_recv_dsl();
 	/* Over iSER one connection per session, as Linux's isert. */
@@ -136,6 +136,7 @@ static void login_local_params(struct conn *c, const struct config_target *t)
 		 * immediate data is pulled with RDMA READ, so no unsolicited
 		 * Data-Out can overrun the receives posted. */
 		p->rdma_extensions = true;
+		p->header_digest = p->data_digest = TEXT_DIGEST_NONE; /* §6.3 */
 		p->initial_r2t = true;
 		p->target_recv_dsl = ISER_DEFAULT_DSL;
 		p->initiator_recv_dsl = ISER_DEFAULT_DSL;
@@ -275,8 +276,10 @@ static void login_complete(struct conn *c, const struct pdu_bhs *req, uint8_t *r
 	}
 	l->tsih = c->session->tsih;
 	login_respond(c, req, true, STAGE_FFP, LS_SUCCESS, rsp, len);
-	log_info("login from %s (%s) to %s: session %u", c->peer, l->initiator,
-		 l->discovery ? "discovery" : l->target->cfg->name, l->tsih);
+	log_info("login from %s (%s) to %s: session %u, connection %u%s%s", c->peer, l->initiator,
+		 l->discovery ? "discovery" : l->target->cfg->name, l->tsih, c->cid,
+		 c->neg.result.header_digest == TEXT_DIGEST_CRC32C ? ", header digest CRC32C" : "",
+		 c->neg.result.data_digest == TEXT_DIGEST_CRC32C ? ", data digest CRC32C" : "");
 	conn_enter_ffp(c);
 	login_free(c);
 }

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "text.h"
 
 static char path[64];
 static char err[CONFIG_ERR_MAX];
@@ -65,6 +66,8 @@ static const char good[] = "# a comment\n"
 			   "nop-interval = 10\n"
 			   "login-timeout = 7\n"
 			   "busy-poll = 0\n"
+			   "header-digest = crc32c\n"
+			   "data-digest = none\n"
 			   "\n"
 			   "[target iqn.2026-11.org.example:disk]\n"
 			   "  alias = disk one  \n"
@@ -105,6 +108,8 @@ START_TEST(test_good_file)
 	ck_assert_uint_eq(c->nop_interval, 10);
 	ck_assert_uint_eq(c->login_timeout, 7);
 	ck_assert_uint_eq(c->busy_poll, 0);
+	ck_assert_uint_eq(c->header_digest, TEXT_DIGEST_CRC32C);
+	ck_assert_uint_eq(c->data_digest, TEXT_DIGEST_NONE);
 
 	ck_assert_uint_eq(c->ntargets, 1);
 	t = config_find_target(c, "iqn.2026-11.org.example:disk");
@@ -125,7 +130,7 @@ START_TEST(test_good_file)
 	ck_assert_uint_eq(t->luns[1].block_size, 4096);
 	ck_assert_str_eq(t->luns[1].serial, "SN-42");
 	ck_assert_uint_eq(t->luns[1].naa, 0x3000000000000abcull);
-	ck_assert_int_eq(t->luns[1].line, 19);
+	ck_assert_int_eq(t->luns[1].line, 21);
 }
 END_TEST
 
@@ -172,6 +177,7 @@ START_TEST(test_error_cases)
 		 ":2: portal '1.2.3.4:3260' given twice"},
 		{"fabric = magic\n", ":1: bad value 'magic' for 'fabric'"},
 		{"busy-poll = 100001\n", ":1: bad value '100001' for 'busy-poll'"},
+		{"data-digest = md5\n", ":1: bad value 'md5' for 'data-digest'"},
 		{"just words\n", ":1: expected 'key = value'"},
 		{"portal =\n", ":1: empty value"},
 		{" = x\n", ":1: empty key"},
