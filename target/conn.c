@@ -22,6 +22,7 @@
 #define LOGIN_MAX_DSL 8192 /* RFC 7143 §13.12: the limit during login */
 #define CONN_MAX_RECV_DSL (256 * 1024)
 #define NS 1000000000ull
+#define LOGOUT_LINGER_NS (2 * NS) /* iSER: the initiator disconnects first */
 
 #define conn_of(ptr, member) ((struct conn *)((char *)(ptr)-offsetof(struct conn, member)))
 
@@ -274,9 +275,20 @@ void conn_iser_done(struct conn *c, void *ref, int err)
 	struct task *task = ref;
 
 	if (ref == c) {
-		/* A Logout or a refused login's response has left. */
-		if (c->phase == CONN_LOGOUT && !err && !iser_conn_tx_pending(c->iser))
-			conn_close(c, "logged out");
+		/* A Logout or a refused login's response has left. After a
+		 * Logout the initiator ends the RDMA connection (RFC 7145
+		 * §5.2.1): wait for it a little, as ending it from both sides
+		 * at once races with its teardown (libiscsi 1.19 frees its
+		 * context under its CM event thread: valgrind, tests/vm). */
+		if (c->phase != CONN_LOGOUT || err || iser_conn_tx_pending(c->iser))
+			return;
+		if (!c->session) {
+			conn_close(c, "login refused");
+			return;
+		}
+		c->lingering = true;
+		sched_timer_arm(c->tgt->sched, &c->timer,
+				sched_now(c->tgt->sched) + LOGOUT_LINGER_NS);
 		return;
 	}
 	if (task->rdma_reading) {
@@ -421,6 +433,11 @@ static void conn_timer(struct sched_timer *t)
 	uint64_t now = sched_now(c->tgt->sched);
 	char why[80];
 
+	if (c->phase == CONN_LOGOUT) {
+		if (c->lingering)
+			conn_close(c, "logged out");
+		return;
+	}
 	if (c->phase == CONN_LOGIN) {
 		snprintf(why, sizeof(why), "login not finished within %u s", cfg->login_timeout);
 		conn_close(c, why);

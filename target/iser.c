@@ -50,7 +50,9 @@ static void cb_down(struct iser_conn *ic, int err, const char *why)
 	struct conn *c = iser_conn_ctx(ic);
 	char buf[96];
 
-	if (err && err != -ECONNRESET)
+	if (c->lingering)
+		snprintf(buf, sizeof(buf), "logged out");
+	else if (err && err != -ECONNRESET)
 		snprintf(buf, sizeof(buf), "%s (%s)", why, strerror(-err));
 	else
 		snprintf(buf, sizeof(buf), "closed by the initiator");

@@ -165,6 +165,7 @@ struct conn {
 	struct iser_conn *iser;		     /* instead of tcp, over iSER */
 	const struct iser_hdr_ctrl *rx_ctrl; /* iSER: of the PDU being handled */
 	bool tx_blocked;
+	bool lingering;		  /* iSER: logged out, waiting for the initiator to go */
 	struct sched_event rx_ev; /* go on reading after a budget */
 	struct task *tasks;
 	/* Commands whose CmdSN is ahead of the session's ExpCmdSN (sent on
