@@ -275,12 +275,35 @@ ours_libiscsi() {
 	timeout 120 $B/iscsi_copy get $u $W/back 16777216 || fail "iscsi_copy get"
 	cmp $W/data $W/back || fail "read back differs"
 	on_disk $W/lun.img
-	# Not iscsi-test-cu: over iSER, libiscsi 1.19's test tool aborts now
-	# and then in its own set-up ("munmap_chunk(): invalid pointer", or a
-	# segfault after "Couldn't connect transport: Conn disconnected event"
-	# on a connection that never reached the target). Until that is
-	# pinned on one side, libiscsi's iSER is checked by the data above.
+	# libiscsi's compliance suite over iSER, the families Debian's
+	# libiscsi 1.19 can run. Its iSER has bugs fixed upstream since:
+	# - small read buffers malloc'd and given back to its small-block
+	#   cache (fixed by 2934d64): LIBISCSI_CACHE_ALLOCATIONS=0 avoids it;
+	# - its CM event thread outlives iscsi_destroy_context() (a
+	#   use-after-free valgrind shows when the target disconnects at
+	#   once after a Logout: "munmap_chunk(): invalid pointer"); the
+	#   target now lets the initiator disconnect first;
+	# - a segfault in the first data test of Read6/10/12/16, Write*,
+	#   Verify*, WriteSame*, CompareAndWrite, OrWrite, GetLBAStatus,
+	#   Reserve6, ProutReserve, iSCSITMF, iSCSIResiduals, against tgt's
+	#   iSER as against ours (measured in this guest), so not run;
+	# - the residual is ignored (datain.size is the allocation length):
+	#   Inquiry.AllocLength, Inquiry.BlockLimits and ModeSense6.Residuals
+	#   fail against any target, so Inquiry and ModeSense6 are not run;
+	# - one process running many families crashes sooner or later: one
+	#   process per family.
+	local f n=0
+	for f in $CU_FAMILIES; do
+		LIBISCSI_CACHE_ALLOCATIONS=0 timeout 60 iscsi-test-cu --dataloss -t SCSI.$f $u \
+			>$C/cu-$f.log 2>&1 || fail "iscsi-test-cu -t SCSI.$f: exit $? (cu-$f.log)"
+		awk '/^  Test: /{t=$2} /\.\.\.FAILED$|^FAILED$/{print t}' $C/cu-$f.log >$W/failed
+		! [ -s $W/failed ] || fail "iscsi-test-cu -t SCSI.$f: $(tr '\n' ' ' <$W/failed)failed"
+		n=$((n + $(awk '/^ +tests /{print $4}' $C/cu-$f.log)))
+	done
+	echo "iscsi-test-cu over iSER: $n tests passed"
 }
+CU_FAMILIES="TestUnitReady ReadCapacity10 ReadCapacity16 Unmap Prefetch10 Prefetch16
+	ReportSupportedOpcodes StartStopUnit PreventAllow ProutRegister PrinReadKeys Mandatory"
 
 # 3. iser-mount (verbs) against tgt's iSER and LIO's isert.
 tgt_ours() {
