@@ -880,6 +880,8 @@ static void abort_tasks(struct conn *c, struct lun *lun, bool own_only, struct t
 	}
 }
 
+static bool held_abort(struct conn *c, uint32_t itt);
+
 static uint8_t tmf_abort_task(struct conn *c, const struct pdu_bhs *bhs, struct tmf_wait *w)
 {
 	struct task *task = session_task_find(c, bhs->tmf_req.ref_task_tag);
@@ -891,6 +893,9 @@ static uint8_t tmf_abort_task(struct conn *c, const struct pdu_bhs *bhs, struct 
 		task_abort(task, w, c);
 		return TMF_RSP_COMPLETE;
 	}
+	/* Received but held for CmdSN order: it will never run. */
+	if (!task && held_abort(c, bhs->tmf_req.ref_task_tag))
+		return TMF_RSP_COMPLETE;
 	/* §11.5.1 b, c: a command not received yet but inside the window and
 	 * before this request counts as received and aborted; otherwise the
 	 * task does not exist (it completed, or never was). */
@@ -1006,6 +1011,7 @@ static void session_dispatch(struct conn *c, const struct pdu *p)
 
 struct held_pdu {
 	struct held_pdu *next;
+	bool aborted; /* by ABORT TASK: its CmdSN counts, nothing runs */
 	struct pdu pdu;
 	uint8_t buf[]; /* the extended CDB, then the data segment */
 };
@@ -1016,20 +1022,42 @@ static bool has_cmd_sn(uint8_t opcode)
 	       opcode == PDU_OP_LOGOUT_REQ || opcode == PDU_OP_TMF_REQ;
 }
 
+static struct held_pdu *held_cmd(struct conn *c, uint32_t itt)
+{
+	struct held_pdu *h;
+
+	for (h = c->held; h; h = h->next)
+		if (h->pdu.bhs.opcode == PDU_OP_SCSI_CMD && h->pdu.bhs.itt == itt)
+			return h;
+	return NULL;
+}
+
+/* ABORT TASK of a held command (RFC 7143 §11.5.1): with its Data-Out. */
+static bool held_abort(struct conn *c, uint32_t itt)
+{
+	struct held_pdu *h;
+	struct conn *oc;
+
+	for (oc = c->tgt->conns; oc; oc = oc->next)
+		if (oc->session == c->session && held_cmd(oc, itt))
+			break;
+	if (!oc)
+		return false;
+	for (h = oc->held; h; h = h->next)
+		if (h->pdu.bhs.itt == itt)
+			h->aborted = true;
+	return true;
+}
+
 /* A non-immediate command of the window after the next one: it came on
  * this connection before the one before it came on another. Data-Out for
  * a held command waits behind it. */
 static bool must_hold(struct conn *c, const struct pdu_bhs *bhs)
 {
 	struct session *s = c->session;
-	struct held_pdu *h;
 
-	if (bhs->opcode == PDU_OP_DATA_OUT) {
-		for (h = c->held; h; h = h->next)
-			if (h->pdu.bhs.opcode == PDU_OP_SCSI_CMD && h->pdu.bhs.itt == bhs->itt)
-				return true;
-		return false;
-	}
+	if (bhs->opcode == PDU_OP_DATA_OUT)
+		return held_cmd(c, bhs->itt) != NULL;
 	return has_cmd_sn(bhs->opcode) && !bhs->immediate && bhs->cmd_sn != s->exp_cmd_sn &&
 	       pdu_sn_in_window(bhs->cmd_sn, s->exp_cmd_sn, s->max_cmd_sn);
 }
@@ -1049,6 +1077,7 @@ static void hold(struct conn *c, const struct pdu *p)
 		return;
 	}
 	h->next = NULL;
+	h->aborted = false;
 	h->pdu = *p;
 	if (ext) {
 		memcpy(h->buf, p->ahs.ext_cdb, ext);
@@ -1058,6 +1087,8 @@ static void hold(struct conn *c, const struct pdu *p)
 		memcpy(h->buf + ext, p->data, len);
 		h->pdu.data = h->buf + ext;
 	}
+	if (p->bhs.opcode == PDU_OP_DATA_OUT)
+		h->aborted = held_cmd(c, p->bhs.itt)->aborted;
 	c->held_bytes += ext + len;
 	c->session->nheld++;
 	if (c->held_last)
@@ -1093,7 +1124,10 @@ static void session_release_held(struct session *s, struct tgt *t)
 					(size_t)(h->pdu.ahs.ext_cdb ? h->pdu.ahs.ext_cdb_len : 0) +
 					h->pdu.bhs.data_len;
 				s->nheld--;
-				session_dispatch(oc, &h->pdu);
+				if (!h->aborted)
+					session_dispatch(oc, &h->pdu);
+				else if (h->pdu.bhs.opcode == PDU_OP_SCSI_CMD)
+					cmd_sn_accept(s, &h->pdu.bhs);
 				free(h);
 				progress = true;
 			}

@@ -56,6 +56,8 @@
 /* Opcodes, RFC 7143 §11.2.1.2 */
 #define OP_NOP_OUT 0x00
 #define OP_SCSI_CMD 0x01
+#define OP_TMF_REQ 0x02
+#define OP_TMF_RSP 0x22
 #define OP_LOGIN_REQ 0x03
 #define OP_LOGOUT_REQ 0x06
 #define OP_NOP_IN 0x20
@@ -394,7 +396,7 @@ static int recv_pdu(struct conn *c, struct pdu *p, uint64_t deadline)
 		op = op_of(p);
 		if (sn_gt(get(p->bhs + 32, 4), c->s->max_cmd_sn))
 			c->s->max_cmd_sn = get(p->bhs + 32, 4);
-		if (op == OP_SCSI_RSP || op == OP_LOGOUT_RSP ||
+		if (op == OP_SCSI_RSP || op == OP_LOGOUT_RSP || op == OP_TMF_RSP ||
 		    (op == OP_DATA_IN && p->bhs[1] & 1) ||
 		    (op == OP_NOP_IN && get(p->bhs + 16, 4) != RSVD))
 			c->exp_stat_sn = get(p->bhs + 24, 4) + 1;
@@ -747,6 +749,65 @@ static void step_cmdsn(struct sess *s, struct conn *a, struct conn *b)
 		      (unsigned int)st, same ? "equal to" : "differ from", blocks * BLOCK);
 }
 
+/*
+ * 3b. ABORT TASK of a command held for CmdSN order (§11.5.1): a WRITE with
+ * C+1 on CID 1, then ABORT TASK of it (immediate) on CID 0: "Function
+ * complete"; then C on CID 0. The WRITE never runs (no response, its data
+ * not on the LUN) and its CmdSN still counts (ExpCmdSN reaches C+2).
+ */
+static void step_abort_held(struct sess *s, struct conn *a, struct conn *b)
+{
+	uint8_t out[8 * BLOCK], in[8 * BLOCK], t[BHS_LEN] = {OP_TMF_REQ | OP_IMMEDIATE};
+	uint32_t c0 = s->cmd_sn, blocks, i, exp = 0, itt_w = next_itt++, itt_m = next_itt++;
+	uint64_t deadline = now_ms() + 3000;
+	int st, rsp = -1;
+	struct pdu p;
+
+	blocks = s->mrdsl / BLOCK < 8 ? s->mrdsl / BLOCK : 8;
+	if (!sn_gt(s->max_cmd_sn, c0 + 1) || !blocks) {
+		not_ok("ABORT TASK: window [%u, %u]: no room to test", c0, s->max_cmd_sn);
+		return;
+	}
+	for (i = 0; i < blocks * BLOCK; i++)
+		out[i] = (uint8_t)(0xa5 ^ i);
+	scsi_cmd(b, itt_w, c0 + 1, 0x2a, blocks, out); /* WRITE(10), held */
+	t[1] = 0x80 | 1;			       /* F, ABORT TASK */
+	put(t + 16, itt_m, 4);
+	put(t + 20, itt_w, 4); /* Referenced Task Tag */
+	put(t + 24, c0, 4);
+	put(t + 28, a->exp_stat_sn, 4);
+	put(t + 32, c0 + 1, 4); /* RefCmdSN */
+	send_all(a->fd, t, BHS_LEN);
+	while (rsp < 0 && recv_pdu(a, &p, deadline) > 0)
+		if (op_of(&p) == OP_TMF_RSP && get(p.bhs + 16, 4) == itt_m)
+			rsp = p.bhs[2];
+	check(rsp == 0, "ABORT TASK of the WRITE held with C+1: response %d, want 0", rsp);
+
+	scsi_cmd(a, next_itt, c0, 0, 0, NULL); /* TEST UNIT READY */
+	st = scsi_status(a, next_itt++, NULL, "TEST UNIT READY (C, after ABORT TASK)");
+	check(st == 0, "TEST UNIT READY with C after the abort: status %d", st);
+	st = recv_pdu(b, &p, now_ms() + 500);
+	check(st<0, "ABORT TASK: CID 1 %s after the aborted WRITE, want nothing", st> 0
+		      ? "got a PDU"
+	      : st < 0 ? "got nothing"
+		       : "was closed");
+	s->cmd_sn = c0 + 2;
+	if (ping(a, "ABORT TASK, after", &exp))
+		check(!sn_gt(c0 + 2, exp),
+		      "ABORT TASK: ExpCmdSN %u, want %u: the aborted CmdSN "
+		      "counts",
+		      exp, c0 + 2);
+	scsi_cmd(a, next_itt, c0 + 2, 0x28, blocks, NULL); /* READ(10) */
+	s->cmd_sn = c0 + 3;
+	memset(in, 0, sizeof(in));
+	st = scsi_status(a, next_itt++, in, "READ(10) after ABORT TASK");
+	if (st >= 0)
+		check(!st && memcmp(in, out, blocks * BLOCK),
+		      "ABORT TASK: READ status 0x%02x, the aborted WRITE's data %s",
+		      (unsigned int)st,
+		      memcmp(in, out, blocks * BLOCK) ? "is not on the LUN" : "IS on the LUN");
+}
+
 /* 4. Up to N connections, then one more gets 0x0206 (§11.13.5, §13.2).
  * @conns[0..@have-1] are logged in; those added here log out again. */
 static void step_too_many(struct sess *s, struct conn *conns, uint16_t have)
@@ -891,8 +952,10 @@ int main(int argc, char **argv)
 	mcs = step_leading(&s, &conns[0]);
 	if (mcs)
 		joined = step_join(&s, &conns[1]);
-	if (joined)
+	if (joined) {
 		step_cmdsn(&s, &conns[0], &conns[1]);
+		step_abort_held(&s, &conns[0], &conns[1]);
+	}
 	step_too_many(&s, conns, joined ? 2 : 1);
 	bogus = (uint16_t)(s.tsih + 100);
 	login_refused(&s, bogus ? bogus : 1, 9, LS_SESSION_NOT_FOUND,
