@@ -85,9 +85,12 @@ static void login_respond(struct conn *c, const struct pdu_bhs *req, bool transi
 	rsp.login.tsih = l->tsih;
 	if (c->session) {
 		/* The final response: the session's window, which a login
-		 * joining a session with commands in flight must not undo. */
+		 * joining a session with commands in flight must not undo.
+		 * (session_fill_sn() also writes StatSN, taken above.) */
+		uint32_t stat_sn = rsp.stat_sn;
+
 		session_fill_sn(c, &rsp);
-		rsp.stat_sn = c->stat_sn - 1;
+		rsp.stat_sn = stat_sn;
 	}
 	rsp.login.status_class = (uint8_t)(status >> 8);
 	rsp.login.status_detail = (uint8_t)status;

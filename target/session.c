@@ -98,7 +98,7 @@ void session_fill_sn(struct conn *c, struct pdu_bhs *bhs)
  * RFC 7143 §4.2.2.1: a non-immediate command outside the window is
  * ignored; in it, it takes the next CmdSN. One that comes before the
  * commands ahead of it (on another connection of the session) is held
- * until they came (session_hold()), so that this sees CmdSNs in order.
+ * until they came (hold()), so that this sees CmdSNs in order.
  */
 static bool cmd_sn_accept(struct session *s, const struct pdu_bhs *bhs)
 {
@@ -266,12 +266,15 @@ static struct task *task_find(struct conn *c, uint32_t itt)
 	return NULL;
 }
 
-/* ITTs are unique in a session, across its connections (RFC 7143 §3.2.5). */
+/* ITTs are unique in a session, across its connections (RFC 7143 §3.2.5).
+ * Every command looks its ITT up: with one connection, only that one. */
 static struct task *session_task_find(struct conn *c, uint32_t itt)
 {
 	struct conn *oc;
 	struct task *t;
 
+	if (c->session->nconns == 1)
+		return task_find(c, itt);
 	for (oc = c->tgt->conns; oc; oc = oc->next)
 		if (oc->session == c->session && (t = task_find(oc, itt)))
 			return t;
@@ -1011,7 +1014,8 @@ static void session_dispatch(struct conn *c, const struct pdu *p)
 
 struct held_pdu {
 	struct held_pdu *next;
-	bool aborted; /* by ABORT TASK: its CmdSN counts, nothing runs */
+	bool aborted;  /* by ABORT TASK: its CmdSN counts, nothing runs */
+	uint32_t size; /* of buf[] */
 	struct pdu pdu;
 	uint8_t buf[]; /* the extended CDB, then the data segment */
 };
@@ -1078,6 +1082,7 @@ static void hold(struct conn *c, const struct pdu *p)
 	}
 	h->next = NULL;
 	h->aborted = false;
+	h->size = ext + len;
 	h->pdu = *p;
 	if (ext) {
 		memcpy(h->buf, p->ahs.ext_cdb, ext);
@@ -1089,7 +1094,7 @@ static void hold(struct conn *c, const struct pdu *p)
 	}
 	if (p->bhs.opcode == PDU_OP_DATA_OUT)
 		h->aborted = held_cmd(c, p->bhs.itt)->aborted;
-	c->held_bytes += ext + len;
+	c->held_bytes += h->size;
 	c->session->nheld++;
 	if (c->held_last)
 		c->held_last->next = h;
@@ -1120,9 +1125,7 @@ static void session_release_held(struct session *s, struct tgt *t)
 				oc->held = h->next;
 				if (!oc->held)
 					oc->held_last = NULL;
-				oc->held_bytes -=
-					(size_t)(h->pdu.ahs.ext_cdb ? h->pdu.ahs.ext_cdb_len : 0) +
-					h->pdu.bhs.data_len;
+				oc->held_bytes -= h->size;
 				s->nheld--;
 				if (!h->aborted)
 					session_dispatch(oc, &h->pdu);
