@@ -593,7 +593,8 @@ int pdu_total_len(const void *bhs, size_t len, unsigned int flags, uint32_t max_
 	return (int)l.end;
 }
 
-int pdu_parse(const void *buf, size_t len, unsigned int flags, uint32_t max_data, struct pdu *out)
+int pdu_parse_header(const void *buf, size_t len, unsigned int flags, uint32_t max_data,
+		     struct pdu *out)
 {
 	const uint8_t *b = buf;
 	struct layout l;
@@ -614,12 +615,25 @@ int pdu_parse(const void *buf, size_t len, unsigned int flags, uint32_t max_data
 	if (err)
 		return err;
 	layout(out->bhs.total_ahs_len, out->bhs.data_len, flags, &l);
-	if (l.end > len)
+	if (l.data > len)
 		return -EMSGSIZE;
-	out->data = out->bhs.data_len ? b + l.data : NULL;
+	out->data = NULL;
 	out->data_off = l.data;
 	out->hdigest_off = l.hdigest;
 	out->ddigest_off = l.ddigest;
 	out->len = l.end;
-	return (int)l.end;
+	return (int)l.data;
+}
+
+int pdu_parse(const void *buf, size_t len, unsigned int flags, uint32_t max_data, struct pdu *out)
+{
+	int err = pdu_parse_header(buf, len, flags, max_data, out);
+
+	if (err < 0)
+		return err;
+	if (out->len > len)
+		return -EMSGSIZE;
+	if (out->bhs.data_len)
+		out->data = (const uint8_t *)buf + out->data_off;
+	return (int)out->len;
 }

@@ -336,6 +336,17 @@ int pdu_total_len(const void *bhs, size_t len, unsigned int flags, uint32_t max_
  */
 int pdu_parse(const void *buf, size_t len, unsigned int flags, uint32_t max_data, struct pdu *out);
 
+/*
+ * As pdu_parse(), when only the header need be there: BHS, AHS and
+ * header digest, the first out->data_off bytes. out->data is NULL; the
+ * data segment follows at out->data_off, and the PDU ends at out->len.
+ * For a stream reader that puts the data segment somewhere of its own.
+ * Returns out->data_off or pdu_parse()'s errors (-EMSGSIZE: the header
+ * is cut short).
+ */
+int pdu_parse_header(const void *buf, size_t len, unsigned int flags, uint32_t max_data,
+		     struct pdu *out);
+
 /* The RFC's name of @opcode ("SCSI Command"...), or NULL if unknown. */
 const char *pdu_op_name(uint8_t opcode);
 

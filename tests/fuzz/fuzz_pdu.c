@@ -100,7 +100,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	check_bhs(data, size);
 	for (flags = 0; flags <= (PDU_HDIGEST | PDU_DDIGEST); flags++) {
+		struct pdu h;
+		int hn = pdu_parse_header(data, size, flags, PDU_DSL_MAX, &h);
+
 		n = pdu_parse(data, size, flags, PDU_DSL_MAX, &p);
+		/* The header parse agrees with the whole one, needs no more
+		 * bytes, and fails only where the header is cut. */
+		if (hn >= 0 && (h.data || (unsigned int)hn != h.data_off || h.data_off > size))
+			abort();
+		if (n >= 0 && (hn < 0 || h.len != p.len || h.data_off != p.data_off))
+			abort();
+		if (n < 0 && n != -EMSGSIZE && n != hn)
+			abort();
 		if (n < 0) {
 			check_error(n);
 			continue;

@@ -915,6 +915,45 @@ START_TEST(test_parse_truncated)
 }
 END_TEST
 
+/*
+ * The header alone (BHS, AHS, header digest: 80 bytes of w_full), as a
+ * stream reader has it before the data segment: the layout of the rest
+ * is known, the data is not there yet.
+ */
+START_TEST(test_parse_header)
+{
+	uint8_t b[100];
+	struct pdu p;
+	size_t len;
+	unsigned int f = PDU_HDIGEST | PDU_DDIGEST;
+
+	w_full(b);
+	for (len = 0; len < PDU_BHS_LEN; len++)
+		ck_assert_int_eq(pdu_parse_header(b, len, f, 8192, &p), -ENODATA);
+	for (len = PDU_BHS_LEN; len < 76; len++)
+		ck_assert_int_eq(pdu_parse_header(b, len, f, 8192, &p), -EOVERFLOW);
+	for (len = 76; len < 80; len++)
+		ck_assert_int_eq(pdu_parse_header(b, len, f, 8192, &p), -EMSGSIZE);
+	for (len = 80; len <= sizeof(b); len++) {
+		ck_assert_int_eq(pdu_parse_header(b, len, f, 8192, &p), 80);
+		ck_assert_ptr_null(p.data);
+		ck_assert_uint_eq(p.bhs.data_len, 5);
+		ck_assert_ptr_eq(p.ahs.ext_cdb, b + 52);
+		ck_assert_uint_eq(p.hdigest_off, 76);
+		ck_assert_uint_eq(p.data_off, 80);
+		ck_assert_uint_eq(p.ddigest_off, 88);
+		ck_assert_uint_eq(p.len, 92);
+	}
+	/* Without digests the header ends with the AHS, at 76. */
+	ck_assert_int_eq(pdu_parse_header(b, 76, 0, 8192, &p), 76);
+	ck_assert_uint_eq(p.hdigest_off, 0);
+	ck_assert_uint_eq(p.ddigest_off, 0);
+	ck_assert_uint_eq(p.len, 84);
+	ck_assert_int_eq(pdu_parse_header(b, 80, f, 4, &p), -E2BIG);
+	ck_assert_int_eq(pdu_parse_header(b, 80, 0x4, 8192, &p), -EINVAL);
+}
+END_TEST
+
 START_TEST(test_parse_e2big)
 {
 	uint8_t b[PDU_BHS_LEN + 8192] = {0x01, 0x80};
@@ -1191,6 +1230,7 @@ static Suite *pdu_suite(void)
 	tcase_add_test(frame, test_parse_empty_data);
 	tcase_add_test(frame, test_parse_lengths);
 	tcase_add_test(frame, test_parse_truncated);
+	tcase_add_test(frame, test_parse_header);
 	tcase_add_test(frame, test_parse_e2big);
 	tcase_add_test(frame, test_parse_flags);
 	tcase_add_test(frame, test_unknown_opcode_framing);
