@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
+#include "common/be.h"
 #include "digest.h"
 #include "tcp.h"
 
@@ -47,6 +48,8 @@ void tcp_stream_fini(struct tcp_stream *s)
 	free(s->rx);
 	s->rx = NULL;
 	s->rx_cap = s->rx_len = s->rx_off = 0;
+	s->rx_dst = NULL;
+	s->rx_asked = s->rx_hdr_next = false;
 }
 
 /* Send */
@@ -165,12 +168,81 @@ int tcp_flush(struct tcp_stream *s)
 
 /* Receive */
 
+/* A header's worth: BHS and header digest (no AHS in a placed PDU). */
+static uint32_t hdr_len(const struct tcp_stream *s)
+{
+	return PDU_BHS_LEN + ((s->digests & PDU_HDIGEST) ? PDU_DIGEST_LEN : 0u);
+}
+
+/* Spread @n bytes read by rx_read_placed() over the place, the trail
+ * and the buffer, in that order. */
+static void rx_placed_advance(struct tcp_stream *s, uint32_t n)
+{
+	uint32_t k = s->rx_pdu.bhs.data_len - s->rx_dst_done;
+
+	k = n < k ? n : k;
+	s->rx_dst_done += k;
+	s->rx_placed += k;
+	n -= k;
+	k = s->rx_trail_len - s->rx_trail_done;
+	k = n < k ? n : k;
+	s->rx_trail_done += k;
+	s->rx_len += n - k;
+}
+
+/* Read into the placed PDU's data and trail, and a header's worth of
+ * what follows into the (empty) buffer: when the next PDU is placed too,
+ * none of its data passes through the buffer. */
+static int rx_read_placed(struct tcp_stream *s)
+{
+	struct iovec iov[3];
+	struct msghdr msg = {.msg_iov = iov};
+	size_t want = 0;
+	ssize_t n;
+	int i = 0;
+
+	if (s->rx_dry) {
+		s->rx_dry = false;
+		return 0;
+	}
+	s->rx_off = s->rx_len = 0;
+	if (s->rx_dst_done < s->rx_pdu.bhs.data_len) {
+		iov[i].iov_base = s->rx_dst + s->rx_dst_done;
+		iov[i++].iov_len = s->rx_pdu.bhs.data_len - s->rx_dst_done;
+	}
+	if (s->rx_trail_done < s->rx_trail_len) {
+		iov[i].iov_base = s->rx_trail + s->rx_trail_done;
+		iov[i++].iov_len = s->rx_trail_len - s->rx_trail_done;
+	}
+	iov[i].iov_base = s->rx;
+	iov[i++].iov_len = hdr_len(s);
+	msg.msg_iovlen = (size_t)i;
+	while (i--)
+		want += iov[i].iov_len;
+	for (;;) {
+		n = recvmsg(s->fd, &msg, 0);
+		if (n > 0) {
+			s->rx_dry = (size_t)n < want;
+			rx_placed_advance(s, (uint32_t)n);
+			return (int)n;
+		}
+		if (n == 0)
+			return -ECONNRESET;
+		if (errno == EINTR)
+			continue;
+		return errno == EWOULDBLOCK ? 0 : -errno;
+	}
+}
+
 /* Read what the socket has into the free end of the buffer. Returns the
  * bytes read, 0 when it has none now, or -errno (-ECONNRESET at EOF). */
 static int rx_read(struct tcp_stream *s)
 {
+	uint32_t want;
 	ssize_t n;
 
+	if (s->rx_dst)
+		return rx_read_placed(s);
 	if (s->rx_off && (s->rx_off == s->rx_len || s->rx_cap - s->rx_len < RX_MIN / 2)) {
 		memmove(s->rx, s->rx + s->rx_off, s->rx_len - s->rx_off);
 		s->rx_len -= s->rx_off;
@@ -180,10 +252,14 @@ static int rx_read(struct tcp_stream *s)
 		s->rx_dry = false;
 		return 0;
 	}
+	/* After a placed PDU, another may follow: its header first. */
+	want = s->rx_cap - s->rx_len;
+	if (s->rx_hdr_next && s->rx_len - s->rx_off < hdr_len(s))
+		want = hdr_len(s) - (s->rx_len - s->rx_off);
 	for (;;) {
-		n = recv(s->fd, s->rx + s->rx_len, s->rx_cap - s->rx_len, 0);
+		n = recv(s->fd, s->rx + s->rx_len, want, 0);
 		if (n > 0) {
-			s->rx_dry = (size_t)n < s->rx_cap - s->rx_len;
+			s->rx_dry = (size_t)n < want;
 			s->rx_len += (uint32_t)n;
 			return (int)n;
 		}
@@ -216,6 +292,69 @@ static int rx_room(struct tcp_stream *s, uint32_t total)
 	return 0;
 }
 
+/* The placed PDU, once its data and trail are in: 1 (@out filled),
+ * -EILSEQ (a data digest error, @out filled), or 0 while bytes are due. */
+static int rx_placed_frame(struct tcp_stream *s, struct pdu *out)
+{
+	uint32_t len = s->rx_pdu.bhs.data_len, pad = PDU_PAD4(len) - len;
+
+	if (s->rx_dst_done < len || s->rx_trail_done < s->rx_trail_len)
+		return 0;
+	*out = s->rx_pdu;
+	out->data = s->rx_dst;
+	s->rx_dst = NULL;
+	s->rx_asked = false;
+	s->rx_hdr_next = true;
+	if (out->ddigest_off) {
+		struct digest_ctx d;
+
+		digest_begin(&d);
+		digest_update(&d, out->data, len);
+		digest_update(&d, s->rx_trail, pad);
+		if (digest_final(&d) != digest_load(s->rx_trail + pad))
+			return -EILSEQ;
+	}
+	return 1;
+}
+
+/* Offer the PDU at rx_off, whose header is in and data is not, to the
+ * place callback. Returns 1 when placed (the bytes buffered behind the
+ * header moved there), 0 when not, or -EBADMSG (header digest). */
+static int rx_place(struct tcp_stream *s, const uint8_t *p, uint32_t have)
+{
+	struct pdu *h = &s->rx_pdu;
+	uint32_t len, n;
+
+	s->rx_asked = true;
+	if (p[4] || be_get24(p + 5) < TCP_PLACE_MIN)
+		return 0; /* AHS (its pointers would go), or small */
+	/* An error here is found again, and answered, once it is all in. */
+	if (pdu_parse_header(p, have, s->digests, s->max_recv_dsl, h) < 0)
+		return 0;
+	if (h->hdigest_off && digest_crc32c(p, h->hdigest_off) != digest_load(p + h->hdigest_off))
+		return -EBADMSG;
+	s->rx_dst = s->place(s, h);
+	if (!s->rx_dst) {
+		s->rx_hdr_next = false;
+		return 0;
+	}
+	len = h->bhs.data_len;
+	s->rx_trail_len = h->len - h->data_off - len;
+	s->rx_off += h->data_off;
+	have -= h->data_off;
+	n = have < len ? have : len;
+	memcpy(s->rx_dst, s->rx + s->rx_off, n);
+	s->rx_dst_done = n;
+	s->rx_buffered += n;
+	have -= n;
+	s->rx_off += n;
+	n = have; /* less than the trail: the PDU is not all in */
+	memcpy(s->rx_trail, s->rx + s->rx_off, n);
+	s->rx_trail_done = n;
+	s->rx_off += n;
+	return 1;
+}
+
 /* Frame the PDU at rx_off: 1 when whole (@out filled, consumed), 0 when
  * more bytes are needed, or -errno. */
 static int rx_frame(struct tcp_stream *s, struct pdu *out)
@@ -224,15 +363,24 @@ static int rx_frame(struct tcp_stream *s, struct pdu *out)
 	uint32_t have = s->rx_len - s->rx_off;
 	int total, err;
 
-	if (have < PDU_BHS_LEN + ((s->digests & PDU_HDIGEST) ? PDU_DIGEST_LEN : 0u))
+	if (s->rx_dst)
+		return rx_placed_frame(s, out);
+	if (have < hdr_len(s))
 		return 0;
 	total = pdu_total_len(p, have, s->digests, s->max_recv_dsl);
 	if (total < 0)
 		return total;
 	if ((uint32_t)total > have) {
+		if (s->place && !s->rx_asked) {
+			err = rx_place(s, p, have);
+			if (err)
+				return err < 0 ? err : rx_placed_frame(s, out);
+		}
 		err = rx_room(s, (uint32_t)total);
 		return err ? err : 0;
 	}
+	s->rx_asked = false;
+	s->rx_hdr_next = false;
 	err = pdu_parse(p, have, s->digests, s->max_recv_dsl, out);
 	if (err < 0)
 		return err;
@@ -241,6 +389,7 @@ static int rx_frame(struct tcp_stream *s, struct pdu *out)
 	    digest_crc32c(p, out->hdigest_off) != digest_load(p + out->hdigest_off))
 		return -EBADMSG;
 	s->rx_off += (uint32_t)total;
+	s->rx_buffered += out->bhs.data_len;
 	if (out->ddigest_off &&
 	    digest_crc32c(p + out->data_off, out->ddigest_off - out->data_off) !=
 		    digest_load(p + out->ddigest_off))

@@ -48,7 +48,26 @@ struct tcp_stream {
 	bool rx_dry;
 	/* A PDU queued with a non-NULL @ref was sent or dropped. */
 	void (*release)(struct tcp_stream *s, void *ref);
+	/* Optional: where the data segment of the PDU whose header @p is
+	 * (no AHS, at least TCP_PLACE_MIN bytes of data, not all received
+	 * yet) should go, or NULL to take it into the stream's buffer.
+	 * The data is then received there, bytes already buffered copied
+	 * once, and tcp_recv() returns the PDU with out->data pointing at
+	 * it. The place must stay valid until then or tcp_stream_fini(). */
+	void *(*place)(struct tcp_stream *s, const struct pdu *p);
+	struct pdu rx_pdu;		      /* the placed PDU's header */
+	uint8_t *rx_dst;		      /* where its data goes; NULL when none */
+	uint32_t rx_dst_done;		      /* data bytes there so far */
+	uint8_t rx_trail[3 + PDU_DIGEST_LEN]; /* its pad and data digest */
+	uint32_t rx_trail_len, rx_trail_done;
+	bool rx_asked;			 /* the place callback saw the PDU at rx_off */
+	bool rx_hdr_next;		 /* after a placed PDU, read a header's worth first */
+	uint64_t rx_placed, rx_buffered; /* data bytes received in place, copied */
 };
+
+/* The smallest data segment worth placing: below it, copying is cheaper
+ * than the read it would take. */
+#define TCP_PLACE_MIN (16 * 1024)
 
 /*
  * Set up @s on the connected, non-blocking socket @fd (not owned: never
