@@ -32,6 +32,7 @@ static void conn_flush_ev(struct sched_event *ev);
 static void conn_timer(struct sched_timer *t);
 static void conn_rx_ev(struct sched_event *ev);
 static void tx_release(struct tcp_stream *s, void *ref);
+static void *conn_place(struct tcp_stream *s, const struct pdu *p);
 
 void conn_peer_name(const struct sockaddr *sa, char *buf, size_t len)
 {
@@ -103,6 +104,7 @@ int conn_create(struct tgt *t, int fd, const struct sockaddr *peer, socklen_t pe
 		free(c);
 		return err;
 	}
+	c->tcp.place = conn_place;
 	err = sched_fd_add(t->sched, &c->sfd, fd, EPOLLIN, conn_readable);
 	if (err) {
 		tcp_stream_fini(&c->tcp);
@@ -145,6 +147,7 @@ static void conn_free_ev(struct sched_event *ev)
 		iser_conn_destroy(c->iser); /* before the buffers it may touch */
 	else
 		tcp_stream_fini(&c->tcp);
+	free(c->rx_prebuf);
 	session_conn_gone(c);
 	sched_cancel(c->tgt->sched, &c->tx_ev);
 	sched_cancel(c->tgt->sched, &c->rx_ev);
@@ -312,7 +315,11 @@ static void conn_data_digest_error(struct conn *c, const struct pdu *p)
 	log_warn("connection %s: data digest error in %s", c->peer, pdu_op_name(p->bhs.opcode));
 	if (!hdr)
 		return;
-	memcpy(hdr, p->data - p->data_off, PDU_BHS_LEN);
+	/* The header as received: its data may not follow it in memory. */
+	if (pdu_bhs_encode(&p->bhs, hdr, PDU_BHS_LEN)) {
+		free(hdr);
+		return;
+	}
 	rej.itt = PDU_RSVD_TAG;
 	rej.reject.reason = 0x02;
 	session_fill_sn(c, &rej);
@@ -374,13 +381,29 @@ static void conn_rx(struct conn *c)
 			return;
 		}
 		c->last_rx_ns = sched_now(c->tgt->sched);
+		session_place_end(c);
 		if (ret == -EILSEQ)
 			conn_data_digest_error(c, &p);
 		else
 			conn_dispatch(c, &p);
+		free(c->rx_prebuf); /* not taken by a task */
+		c->rx_prebuf = NULL;
 	}
 	if (c->phase != CONN_CLOSING && tcp_rx_pending(&c->tcp))
 		sched_schedule(c->tgt->sched, &c->rx_ev);
+}
+
+/* Where a large data segment goes before it is all in (tcp_stream.place):
+ * straight into the task's buffer, when the session will take it there.
+ * This saves the copy out of the stream's buffer, the largest cost of a
+ * write but the disk's (perf: a fifth of the target's CPU at 1 MiB). */
+static void *conn_place(struct tcp_stream *s, const struct pdu *p)
+{
+	struct conn *c = conn_of(s, tcp);
+
+	if (c->phase != CONN_FFP || c->tgt->stopping)
+		return NULL;
+	return session_place(c, p);
 }
 
 /* iSER: a PDU in a Send (the transport checked its framing). */

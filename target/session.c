@@ -508,7 +508,7 @@ static int task_data(struct conn *c, struct task *task, uint32_t off, const uint
 	 * offset order, with no gap and no overlap (RFC 7143 §13.18-19). */
 	if (off != task->received || len > task->edtl - off)
 		return -EPROTO;
-	if (len)
+	if (len && data != task->cmd.buf + off) /* or received in place */
 		memcpy(task->cmd.buf + off, data, len);
 	task->received += len;
 	task->cmd.buf_len = task->received;
@@ -526,10 +526,35 @@ static void task_data_error(struct conn *c, struct task *task, uint16_t asc)
 	task_fail(c, task, sense_make(SENSE_KEY_ABORTED_COMMAND, asc));
 }
 
+/* Why the Data-Out @bhs cannot go into @task's buffer: the ASC to fail
+ * the task with, or 0 when it can. */
+static uint16_t data_out_check(const struct task *task, const struct pdu_bhs *bhs)
+{
+	uint32_t off = bhs->data_out.buffer_offset;
+
+	/* RFC 7143 §11.7.5: DataSN counts the PDUs of each sequence from 0. */
+	if (bhs->data_out.data_sn != task->out_sn)
+		return SENSE_DATA_PHASE_ERROR;
+	if (bhs->data_out.ttt == PDU_RSVD_TAG) {
+		if (task->received + bhs->data_len > task->unsolicited)
+			return SENSE_UNEXPECTED_UNSOLICITED_DATA;
+	} else if (bhs->data_out.ttt != task->ttt) {
+		return SENSE_INVALID_TARGET_PORT_TRANSFER_TAG;
+	}
+	/* DataPDUInOrder and DataSequenceInOrder are Yes: data comes in
+	 * offset order, with no gap and no overlap (RFC 7143 §13.18-19). */
+	if (off != task->received)
+		return SENSE_DATA_OFFSET_ERROR;
+	if (bhs->data_len > task->edtl - off)
+		return SENSE_TOO_MUCH_WRITE_DATA;
+	return 0;
+}
+
 static void handle_data_out(struct conn *c, const struct pdu *p)
 {
 	const struct pdu_bhs *bhs = &p->bhs;
 	struct task *task = task_find(c, bhs->itt);
+	uint16_t asc;
 
 	if (!task) {
 		send_reject(c, bhs, REJECT_INVALID_FIELD);
@@ -537,28 +562,53 @@ static void handle_data_out(struct conn *c, const struct pdu *p)
 	}
 	if (task->state != TASK_DATA_OUT)
 		return; /* aborted or failed already (§4.2.3.3) */
-	/* RFC 7143 §11.7.5: DataSN counts the PDUs of each sequence from 0. */
-	if (bhs->data_out.data_sn != task->out_sn) {
-		task_data_error(c, task, SENSE_DATA_PHASE_ERROR);
+	if (task->aborted)
+		return; /* freed when what writes into its buffer is done */
+	asc = data_out_check(task, bhs);
+	if (asc) {
+		task_data_error(c, task, asc);
 		return;
 	}
 	task->out_sn = bhs->final ? 0 : task->out_sn + 1;
-	if (bhs->data_out.ttt == PDU_RSVD_TAG) {
-		if (task->received + bhs->data_len > task->unsolicited) {
-			task_data_error(c, task, SENSE_UNEXPECTED_UNSOLICITED_DATA);
-			return;
-		}
-	} else if (bhs->data_out.ttt != task->ttt) {
-		task_data_error(c, task, SENSE_INVALID_TARGET_PORT_TRANSFER_TAG);
-		return;
-	} else if (bhs->final) {
+	if (bhs->data_out.ttt != PDU_RSVD_TAG && bhs->final)
 		task->r2t_outstanding--;
+	task_data(c, task, bhs->data_out.buffer_offset, p->data, bhs->data_len);
+}
+
+/* The data segment session_place() put into a task's buffer is in: a
+ * task aborted meanwhile from another connection goes now. */
+void session_place_end(struct conn *c)
+{
+	struct task *task = c->rx_place_task;
+
+	c->rx_place_task = NULL;
+	if (task && task->aborted)
+		task_put(task);
+}
+
+void *session_place(struct conn *c, const struct pdu *p)
+{
+	const struct pdu_bhs *bhs = &p->bhs;
+	uint32_t edtl = bhs->scsi_cmd.exp_xfer_len;
+	struct task *task;
+
+	switch (bhs->opcode) {
+	case PDU_OP_DATA_OUT:
+		task = task_find(c, bhs->itt);
+		if (!task || task->state != TASK_DATA_OUT || task->aborted ||
+		    data_out_check(task, bhs))
+			return NULL; /* held, or an error answered once it is in */
+		c->rx_place_task = task;
+		return task->cmd.buf + bhs->data_out.buffer_offset;
+	case PDU_OP_SCSI_CMD:
+		if (!bhs->scsi_cmd.write || c->session->discovery || edtl > TASK_BUF_MAX ||
+		    bhs->data_len > edtl)
+			return NULL;
+		c->rx_prebuf = malloc(edtl);
+		return c->rx_prebuf;
+	default:
+		return NULL;
 	}
-	if (task_data(c, task, bhs->data_out.buffer_offset, p->data, bhs->data_len))
-		task_data_error(c, task,
-				bhs->data_out.buffer_offset != task->received
-					? SENSE_DATA_OFFSET_ERROR
-					: SENSE_TOO_MUCH_WRITE_DATA);
 }
 
 /* Answer at once, without the SCSI layer (no buffer, bad LUN field...). */
@@ -606,6 +656,11 @@ static int task_setup(struct conn *c, struct task *task, const struct pdu *p)
 		task->rsv = c->rx_ctrl->rsv;
 		task->read_stag = c->rx_ctrl->read_stag;
 		task->read_va = c->rx_ctrl->read_va;
+	}
+	if (task->edtl && p->data && p->data == c->rx_prebuf) {
+		task->cmd.buf = c->rx_prebuf; /* its immediate data is there */
+		c->rx_prebuf = NULL;
+		return 0;
 	}
 	if (task->edtl)
 		return task_buf_alloc(c, task);
@@ -843,11 +898,13 @@ static void task_abort(struct task *task, struct tmf_wait *w, struct conn *c)
 {
 	switch (task->state) {
 	case TASK_DATA_OUT:
-		if (!task->rdma_reading) {
+		if (!task->rdma_reading && task->conn->rx_place_task != task) {
 			task_put(task);
 			break;
 		}
-		/* the RDMA READ still writes into its buffer */
+		/* an RDMA READ, or its connection's stream (a Data-Out being
+		 * received in place, from this connection or another of the
+		 * session), still writes into its buffer */
 		__attribute__((fallthrough));
 	case TASK_EXEC:
 		if (task->aborted)

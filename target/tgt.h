@@ -164,6 +164,11 @@ struct conn {
 	struct tcp_stream tcp;		     /* framing, digests, the send queue */
 	struct iser_conn *iser;		     /* instead of tcp, over iSER */
 	const struct iser_hdr_ctrl *rx_ctrl; /* iSER: of the PDU being handled */
+	/* tcp: a data segment being received in place (session_place()):
+	 * into this task's buffer, or into a buffer for the write command
+	 * being received, which its task takes. */
+	struct task *rx_place_task;
+	void *rx_prebuf;
 	bool tx_blocked;
 	bool lingering;		  /* iSER: logged out, waiting for the initiator to go */
 	struct sched_event rx_ev; /* go on reading after a budget */
@@ -227,6 +232,8 @@ int session_attach(struct conn *c, struct tgt_target *target, bool discovery, co
 		   uint16_t tsih, const char *initiator, uint32_t cmd_sn);
 void session_handle(struct conn *c, const struct pdu *pdu);
 void session_conn_gone(struct conn *c);
+void *session_place(struct conn *c, const struct pdu *p);
+void session_place_end(struct conn *c);
 void session_fill_sn(struct conn *c, struct pdu_bhs *bhs);
 struct tgt_target *tgt_find_target(struct tgt *t, const char *name);
 void task_put(struct task *task);

@@ -808,6 +808,68 @@ static void step_abort_held(struct sess *s, struct conn *a, struct conn *b)
 		      memcmp(in, out, blocks * BLOCK) ? "is not on the LUN" : "IS on the LUN");
 }
 
+/*
+ * 3c. ABORT TASK of a WRITE whose Data-Out is arriving on the other
+ * connection: the target receives a large data segment straight into the
+ * task's buffer, so the task must outlive the abort until that PDU is in
+ * (a use after free otherwise, which the ASan build reports). The WRITE
+ * (CID 1) sends 32 KiB unsolicited (InitialR2T=No, FirstBurstLength 64 KiB
+ * by default), its header and 1000 bytes first; the abort comes on CID 0,
+ * then the rest of the data. The abort is answered, both connections
+ * stay up, and the WRITE gets no response (RFC 7143 §4.2.3.3).
+ */
+static void step_abort_placing(struct sess *s, struct conn *a, struct conn *b)
+{
+	enum { LEN = 32768, FIRST = 1000 };
+	uint8_t w[BHS_LEN] = {OP_SCSI_CMD}, d[BHS_LEN + LEN] = {0x05, 0x80};
+	uint8_t t[BHS_LEN] = {OP_TMF_REQ | OP_IMMEDIATE};
+	uint32_t c0 = s->cmd_sn, itt_w = next_itt++, itt_m = next_itt++, i, exp = 0;
+	uint64_t deadline = now_ms() + 3000;
+	int rsp = -1, st;
+	struct pdu p;
+
+	w[1] = 0x20 | 1; /* W, SIMPLE; not F: unsolicited Data-Out follows */
+	put(w + 16, itt_w, 4);
+	put(w + 20, LEN, 4);
+	put(w + 24, c0, 4);
+	put(w + 28, b->exp_stat_sn, 4);
+	w[32] = 0x2a; /* WRITE(10) of 64 blocks at LBA 64 */
+	put(w + 34, 64, 4);
+	put(w + 39, LEN / BLOCK, 2);
+	put(d + 5, LEN, 3); /* Data-Out, F: DataSN 0, offset 0 */
+	put(d + 16, itt_w, 4);
+	put(d + 20, RSVD, 4);
+	put(d + 28, b->exp_stat_sn, 4);
+	for (i = 0; i < LEN; i++)
+		d[BHS_LEN + i] = (uint8_t)(0x3c ^ i);
+	send_all(b->fd, w, BHS_LEN);
+	send_all(b->fd, d, BHS_LEN + FIRST);
+	usleep(300 * 1000); /* the target reads the header and starts */
+	t[1] = 0x80 | 1;    /* F, ABORT TASK */
+	put(t + 16, itt_m, 4);
+	put(t + 20, itt_w, 4);
+	put(t + 24, c0 + 1, 4);
+	put(t + 28, a->exp_stat_sn, 4);
+	put(t + 32, c0, 4); /* RefCmdSN */
+	send_all(a->fd, t, BHS_LEN);
+	while (rsp < 0 && recv_pdu(a, &p, deadline) > 0)
+		if (op_of(&p) == OP_TMF_RSP && get(p.bhs + 16, 4) == itt_m)
+			rsp = p.bhs[2];
+	check(rsp == 0,
+	      "ABORT TASK of a WRITE receiving its Data-Out on CID 1: response %d, want 0", rsp);
+	send_all(b->fd, d + BHS_LEN + FIRST, LEN - FIRST);
+	s->cmd_sn = c0 + 1;
+	if (ping(b, "ABORT TASK while the Data-Out arrives, CID 1", &exp))
+		check(exp == c0 + 1, "ABORT TASK while the Data-Out arrives: ExpCmdSN %u, want %u",
+		      exp, c0 + 1);
+	ping(a, "ABORT TASK while the Data-Out arrives, CID 0", NULL);
+	st = recv_pdu(b, &p, now_ms() + 300);
+	check(st <= 0 || op_of(&p) != OP_SCSI_RSP,
+	      "ABORT TASK while the Data-Out arrives: the aborted WRITE %s",
+	      st > 0 ? "got a response" : "got none");
+	check(target_alive(), "iser-target alive after the abort of a WRITE receiving data");
+}
+
 /* 4. Up to N connections, then one more gets 0x0206 (§11.13.5, §13.2).
  * @conns[0..@have-1] are logged in; those added here log out again. */
 static void step_too_many(struct sess *s, struct conn *conns, uint16_t have)
@@ -955,6 +1017,7 @@ int main(int argc, char **argv)
 	if (joined) {
 		step_cmdsn(&s, &conns[0], &conns[1]);
 		step_abort_held(&s, &conns[0], &conns[1]);
+		step_abort_placing(&s, &conns[0], &conns[1]);
 	}
 	step_too_many(&s, conns, joined ? 2 : 1);
 	bogus = (uint16_t)(s.tsih + 100);
