@@ -400,20 +400,50 @@ static void rsp_scsi(struct ini_session *sess, const struct pdu *p)
 	cmd_finish(sess, cmd);
 }
 
+/* Data-In @p fits @cmd: in order, in its buffer. */
+static bool data_in_fits(const struct ini_cmd *cmd, const struct pdu *p)
+{
+	const struct pdu_data_in *d = &p->bhs.data_in;
+
+	return cmd->dir == INI_DIR_READ && d->buffer_offset <= cmd->len &&
+	       p->bhs.data_len <= cmd->len - d->buffer_offset && d->data_sn == cmd->exp_data_sn;
+}
+
+/*
+ * Where a large Data-In's data goes before it is all in (tcp_stream.place):
+ * straight into the command's buffer, as rsp_data_in() would put it; this
+ * saves copying every byte read. A command's buffer is only given back in
+ * the stream's order (its response comes after its Data-In), or once the
+ * connection and its stream are gone, so the place outlives the PDU.
+ */
+void *sess_place(struct ini_session *sess, const struct pdu *p)
+{
+	struct ini_cmd *cmd;
+
+	if (p->bhs.opcode != PDU_OP_DATA_IN)
+		return NULL;
+	cmd = cmd_find(sess, p->bhs.itt);
+	if (!cmd || !cmd->buf || !data_in_fits(cmd, p))
+		return NULL;
+	return (uint8_t *)cmd->buf + p->bhs.data_in.buffer_offset;
+}
+
 static void rsp_data_in(struct ini_session *sess, const struct pdu *p)
 {
 	const struct pdu_data_in *d = &p->bhs.data_in;
 	struct ini_cmd *cmd = cmd_find(sess, p->bhs.itt);
 	uint32_t len = p->bhs.data_len;
+	uint8_t *dst;
 
 	if (!cmd)
 		return;
-	if (cmd->dir != INI_DIR_READ || d->buffer_offset > cmd->len ||
-	    len > cmd->len - d->buffer_offset || d->data_sn != cmd->exp_data_sn) {
+	if (!data_in_fits(cmd, p)) {
 		sess_conn_lost(sess, -EPROTO, "Data-In out of order or beyond the buffer");
 		return;
 	}
-	memcpy((uint8_t *)cmd->buf + d->buffer_offset, p->data, len);
+	dst = (uint8_t *)cmd->buf + d->buffer_offset;
+	if (len && p->data != dst) /* or received in place */
+		memcpy(dst, p->data, len);
 	cmd->xfer += len;
 	cmd->exp_data_sn++;
 	if (!d->status_present)

@@ -247,6 +247,14 @@ static int conn_socket(struct ini_session *sess, const struct addrinfo *ai)
  * will call sess_connected() or sess_conn_lost()), or -errno at once:
  * -ENOENT for a host name that does not resolve.
  */
+/* A large Data-In goes straight into its command's buffer (sess_place()). */
+static void *conn_place(struct tcp_stream *s, const struct pdu *p)
+{
+	struct ini_session *sess = sess_of(s, conn.tcp);
+
+	return sess->conn.state == CONN_FFP ? sess_place(sess, p) : NULL;
+}
+
 int conn_open(struct ini_session *sess)
 {
 	struct ini_conn *c = &sess->conn;
@@ -283,6 +291,7 @@ int conn_open(struct ini_session *sess)
 		return -ENOMEM;
 	}
 	c->tcp.max_recv_dsl = INI_MAX_RECV_DSL;
+	c->tcp.place = conn_place;
 	if (!err) {
 		conn_established(sess);
 		return 0;

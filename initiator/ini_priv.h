@@ -162,6 +162,7 @@ void sess_connected(struct ini_session *sess);
 void sess_logged_in(struct ini_session *sess);
 void sess_conn_lost(struct ini_session *sess, int err, const char *why);
 void sess_pdu(struct ini_session *sess, const struct pdu *p);
+void *sess_place(struct ini_session *sess, const struct pdu *p);
 void sess_update_sn(struct ini_session *sess, const struct pdu_bhs *bhs);
 void sess_fill_sn(struct ini_session *sess, struct pdu_bhs *bhs, bool immediate);
 void sess_error(struct ini_session *sess, const char *fmt, ...)
