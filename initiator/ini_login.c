@@ -85,7 +85,7 @@ static void login_params(struct ini_session *sess, struct text_params *p)
 	/* Ask for large bursts and unsolicited data; the target's answer
 	 * (Minimum, and OR for InitialR2T) decides. */
 	p->max_burst_length = 16 * 1024 * 1024 - 512;
-	p->first_burst_length = 256 * 1024;
+	p->first_burst_length = 16 * 1024 * 1024 - 512;
 	p->initial_r2t = false;
 	p->immediate_data = true;
 	if (sess->o.iser) {
