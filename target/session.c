@@ -402,6 +402,19 @@ static void send_data_in(struct conn *c, struct task *task)
 		send_scsi_rsp(c, task);
 }
 
+/* An aborted task is done with its buffer: free it, and answer the TMF
+ * that waits for it if it was the last. */
+static void task_put_aborted(struct conn *c, struct task *task)
+{
+	struct tmf_wait *w = task->waiter;
+
+	task_put(task);
+	if (w && !--w->pending) {
+		send_tmf_rsp(c, w->itt, w->response);
+		free(w);
+	}
+}
+
 static void task_done(struct scsi_cmd *cmd)
 {
 	struct task *task = cmd->priv;
@@ -414,13 +427,7 @@ static void task_done(struct scsi_cmd *cmd)
 		return; /* freed with the connection */
 	}
 	if (task->aborted) {
-		struct tmf_wait *w = task->waiter;
-
-		task_put(task);
-		if (w && !--w->pending) {
-			send_tmf_rsp(c, w->itt, w->response);
-			free(w);
-		}
+		task_put_aborted(c, task);
 		return;
 	}
 	if (cmd->data_len && cmd->dir == SCSI_DIR_READ)
@@ -444,7 +451,6 @@ static void task_exec(struct task *task)
 void task_pulled(struct task *task, int err)
 {
 	struct conn *c = task->conn;
-	struct tmf_wait *w = task->waiter;
 
 	task->rdma_reading = false;
 	c->nexec--;
@@ -454,11 +460,7 @@ void task_pulled(struct task *task, int err)
 		return;
 	}
 	if (task->aborted) {
-		task_put(task);
-		if (w && !--w->pending) {
-			send_tmf_rsp(c, w->itt, w->response);
-			free(w);
-		}
+		task_put_aborted(c, task);
 		return;
 	}
 	if (err)
@@ -576,14 +578,15 @@ static void handle_data_out(struct conn *c, const struct pdu *p)
 }
 
 /* The data segment session_place() put into a task's buffer is in: a
- * task aborted meanwhile from another connection goes now. */
+ * task aborted meanwhile (by a TMF from another connection, or one of
+ * this connection's released from the hold queue) goes now. */
 void session_place_end(struct conn *c)
 {
 	struct task *task = c->rx_place_task;
 
 	c->rx_place_task = NULL;
 	if (task && task->aborted)
-		task_put(task);
+		task_put_aborted(c, task);
 }
 
 void *session_place(struct conn *c, const struct pdu *p)
@@ -592,6 +595,10 @@ void *session_place(struct conn *c, const struct pdu *p)
 	uint32_t edtl = bhs->scsi_cmd.exp_xfer_len;
 	struct task *task;
 
+	/* With PDUs held here, another connection may release one for the
+	 * task (and finish it) while its data is still coming: no place. */
+	if (c->held)
+		return NULL;
 	switch (bhs->opcode) {
 	case PDU_OP_DATA_OUT:
 		task = task_find(c, bhs->itt);
@@ -602,7 +609,7 @@ void *session_place(struct conn *c, const struct pdu *p)
 		return task->cmd.buf + bhs->data_out.buffer_offset;
 	case PDU_OP_SCSI_CMD:
 		if (!bhs->scsi_cmd.write || c->session->discovery || edtl > TASK_BUF_MAX ||
-		    bhs->data_len > edtl)
+		    bhs->data_len > edtl || !c->session->params.immediate_data)
 			return NULL;
 		c->rx_prebuf = malloc(edtl);
 		return c->rx_prebuf;
