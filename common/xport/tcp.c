@@ -190,6 +190,29 @@ static void rx_placed_advance(struct tcp_stream *s, uint32_t n)
 	s->rx_len += n - k;
 }
 
+/* recvmsg into @msg, @want bytes in all: the bytes read, 0 when the
+ * socket has none now, or -errno (-ECONNRESET at end of file). */
+static int rx_recv(struct tcp_stream *s, struct msghdr *msg, size_t want)
+{
+	ssize_t n;
+
+	if (s->rx_dry) {
+		s->rx_dry = false;
+		return 0;
+	}
+	for (;;) {
+		n = recvmsg(s->fd, msg, 0);
+		if (n > 0) {
+			s->rx_dry = (size_t)n < want;
+			return (int)n;
+		}
+		if (n == 0)
+			return -ECONNRESET;
+		if (errno != EINTR)
+			return errno == EWOULDBLOCK ? 0 : -errno;
+	}
+}
+
 /* Read into the placed PDU's data and trail, and a header's worth of
  * what follows into the (empty) buffer: when the next PDU is placed too,
  * none of its data passes through the buffer. */
@@ -198,13 +221,8 @@ static int rx_read_placed(struct tcp_stream *s)
 	struct iovec iov[3];
 	struct msghdr msg = {.msg_iov = iov};
 	size_t want = 0;
-	ssize_t n;
-	int i = 0;
+	int i = 0, n;
 
-	if (s->rx_dry) {
-		s->rx_dry = false;
-		return 0;
-	}
 	s->rx_off = s->rx_len = 0;
 	if (s->rx_dst_done < s->rx_pdu.bhs.data_len) {
 		iov[i].iov_base = s->rx_dst + s->rx_dst_done;
@@ -219,27 +237,19 @@ static int rx_read_placed(struct tcp_stream *s)
 	msg.msg_iovlen = (size_t)i;
 	while (i--)
 		want += iov[i].iov_len;
-	for (;;) {
-		n = recvmsg(s->fd, &msg, 0);
-		if (n > 0) {
-			s->rx_dry = (size_t)n < want;
-			rx_placed_advance(s, (uint32_t)n);
-			return (int)n;
-		}
-		if (n == 0)
-			return -ECONNRESET;
-		if (errno == EINTR)
-			continue;
-		return errno == EWOULDBLOCK ? 0 : -errno;
-	}
+	n = rx_recv(s, &msg, want);
+	if (n > 0)
+		rx_placed_advance(s, (uint32_t)n);
+	return n;
 }
 
 /* Read what the socket has into the free end of the buffer. Returns the
  * bytes read, 0 when it has none now, or -errno (-ECONNRESET at EOF). */
 static int rx_read(struct tcp_stream *s)
 {
-	uint32_t want;
-	ssize_t n;
+	struct iovec iov;
+	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
+	int n;
 
 	if (s->rx_dst)
 		return rx_read_placed(s);
@@ -248,27 +258,15 @@ static int rx_read(struct tcp_stream *s)
 		s->rx_len -= s->rx_off;
 		s->rx_off = 0;
 	}
-	if (s->rx_dry) {
-		s->rx_dry = false;
-		return 0;
-	}
 	/* After a placed PDU, another may follow: its header first. */
-	want = s->rx_cap - s->rx_len;
+	iov.iov_base = s->rx + s->rx_len;
+	iov.iov_len = s->rx_cap - s->rx_len;
 	if (s->rx_hdr_next && s->rx_len - s->rx_off < hdr_len(s))
-		want = hdr_len(s) - (s->rx_len - s->rx_off);
-	for (;;) {
-		n = recv(s->fd, s->rx + s->rx_len, want, 0);
-		if (n > 0) {
-			s->rx_dry = (size_t)n < want;
-			s->rx_len += (uint32_t)n;
-			return (int)n;
-		}
-		if (n == 0)
-			return -ECONNRESET;
-		if (errno == EINTR)
-			continue;
-		return errno == EWOULDBLOCK ? 0 : -errno;
-	}
+		iov.iov_len = hdr_len(s) - (s->rx_len - s->rx_off);
+	n = rx_recv(s, &msg, iov.iov_len);
+	if (n > 0)
+		s->rx_len += (uint32_t)n;
+	return n;
 }
 
 /* Make room for a PDU of @total bytes at rx_off. */

@@ -63,6 +63,30 @@ static void nonblock(int fd)
 	ck_assert_int_eq(fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK), 0);
 }
 
+/* A receiving stream with the place callback on one end of a new
+ * socketpair (@sp[0] is the sending end). */
+static void rx_open(struct rx_ctx *c, int sp[2], unsigned int digests)
+{
+	memset(c, 0, sizeof(*c));
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sp), 0);
+	nonblock(sp[1]);
+	ck_assert_int_eq(tcp_stream_init(&c->s, sp[1], NULL), 0);
+	c->s.digests = digests;
+	c->s.max_recv_dsl = PDU_DSL_MAX;
+	c->s.place = place_cb;
+}
+
+static void rx_close(struct rx_ctx *c, int sp[2])
+{
+	int i;
+
+	for (i = 0; i < NPDU; i++)
+		free(c->place[i]);
+	tcp_stream_fini(&c->s);
+	close(sp[0]);
+	close(sp[1]);
+}
+
 /* The wire bytes of the NPDU PDUs, with @digests; returns their length. */
 static size_t make_wire(uint8_t *wire, unsigned int digests)
 {
@@ -137,13 +161,7 @@ static int run(struct rx_ctx *c, const uint8_t *wire, size_t len, size_t chunk,
 	int sp[2], ret, i;
 	struct pdu p;
 
-	memset(c, 0, sizeof(*c));
-	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sp), 0);
-	nonblock(sp[1]);
-	ck_assert_int_eq(tcp_stream_init(&c->s, sp[1], NULL), 0);
-	c->s.digests = digests;
-	c->s.max_recv_dsl = PDU_DSL_MAX;
-	c->s.place = place_cb;
+	rx_open(c, sp, digests);
 	c->decline = decline;
 	while (off < len || next < NPDU) {
 		size_t n = chunk;
@@ -177,11 +195,8 @@ static int run(struct rx_ctx *c, const uint8_t *wire, size_t len, size_t chunk,
 		ck_assert_int_le(c->asked[i], 1);
 		if (pdu_len[i] < TCP_PLACE_MIN)
 			ck_assert_int_eq(c->asked[i], 0);
-		free(c->place[i]);
 	}
-	tcp_stream_fini(&c->s);
-	close(sp[0]);
-	close(sp[1]);
+	rx_close(c, sp);
 	return (int)next;
 }
 
@@ -228,12 +243,7 @@ START_TEST(test_placed_counts)
 			big += pdu_len[i];
 	/* Fed 512 bytes at a time: a large PDU takes at most 512 from the
 	 * buffer. */
-	memset(&c, 0, sizeof(c));
-	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sp), 0);
-	nonblock(sp[1]);
-	ck_assert_int_eq(tcp_stream_init(&c.s, sp[1], NULL), 0);
-	c.s.max_recv_dsl = PDU_DSL_MAX;
-	c.s.place = place_cb;
+	rx_open(&c, sp, 0);
 	i = 0;
 	for (off = 0; off < len; off += 512) {
 		size_t n = len - off < 512 ? len - off : 512;
@@ -245,11 +255,7 @@ START_TEST(test_placed_counts)
 	ck_assert_int_eq(i, NPDU);
 	ck_assert_uint_ge(c.s.rx_placed, big - 4 * 512);
 	ck_assert_uint_eq(c.s.rx_placed + c.s.rx_buffered, big + 100 + TCP_PLACE_MIN - 1);
-	for (i = 0; i < NPDU; i++)
-		free(c.place[i]);
-	tcp_stream_fini(&c.s);
-	close(sp[0]);
-	close(sp[1]);
+	rx_close(&c, sp);
 	free(w);
 }
 END_TEST
@@ -275,12 +281,7 @@ START_TEST(test_ahs_not_offered)
 	w[48 + 2] = PDU_AHS_EXT_CDB;
 	for (j = 0; j < dlen; j++)
 		w[PDU_BHS_LEN + 20 + j] = pattern(0, j);
-	memset(&c, 0, sizeof(c));
-	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sp), 0);
-	nonblock(sp[1]);
-	ck_assert_int_eq(tcp_stream_init(&c.s, sp[1], NULL), 0);
-	c.s.max_recv_dsl = PDU_DSL_MAX;
-	c.s.place = place_cb;
+	rx_open(&c, sp, 0);
 	for (off = 0; off < len; off += 1000) {
 		size_t n = len - off < 1000 ? len - off : 1000;
 
@@ -294,9 +295,7 @@ START_TEST(test_ahs_not_offered)
 	ck_assert_uint_eq(p.bhs.data_len, dlen);
 	for (j = 0; j < dlen; j++)
 		ck_assert_uint_eq(p.data[j], pattern(0, j));
-	tcp_stream_fini(&c.s);
-	close(sp[0]);
-	close(sp[1]);
+	rx_close(&c, sp);
 	free(w);
 }
 END_TEST
@@ -356,29 +355,19 @@ START_TEST(test_header_digest_error)
 	struct rx_ctx c;
 	uint8_t *w = wire_buf();
 	size_t len = make_wire(w, f), at = data_at(3, f) - 4 - PDU_BHS_LEN;
-	int sp[2], i;
+	int sp[2];
 	struct pdu p;
 
 	(void)len;
 	w[at + 16] ^= 0x80; /* in the ITT */
-	memset(&c, 0, sizeof(c));
-	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sp), 0);
-	nonblock(sp[1]);
-	ck_assert_int_eq(tcp_stream_init(&c.s, sp[1], NULL), 0);
-	c.s.digests = f;
-	c.s.max_recv_dsl = PDU_DSL_MAX;
-	c.s.place = place_cb;
+	rx_open(&c, sp, f);
 	ck_assert_int_eq(write(sp[0], w, at + 52 + 1000), (ssize_t)(at + 52 + 1000));
 	ck_assert_int_eq(tcp_recv(&c.s, &p), 1);
 	ck_assert_int_eq(tcp_recv(&c.s, &p), 1);
 	ck_assert_int_eq(tcp_recv(&c.s, &p), 1);
 	ck_assert_int_eq(tcp_recv(&c.s, &p), -EBADMSG);
 	ck_assert_int_eq(c.asked[3], 0);
-	for (i = 0; i < NPDU; i++)
-		free(c.place[i]);
-	tcp_stream_fini(&c.s);
-	close(sp[0]);
-	close(sp[1]);
+	rx_close(&c, sp);
 	free(w);
 }
 END_TEST
@@ -393,12 +382,7 @@ START_TEST(test_fini_while_placing)
 	int sp[2], i;
 	struct pdu p;
 
-	memset(&c, 0, sizeof(c));
-	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sp), 0);
-	nonblock(sp[1]);
-	ck_assert_int_eq(tcp_stream_init(&c.s, sp[1], NULL), 0);
-	c.s.max_recv_dsl = PDU_DSL_MAX;
-	c.s.place = place_cb;
+	rx_open(&c, sp, 0);
 	ck_assert_int_eq(write(sp[0], w, at + 1000), (ssize_t)(at + 1000));
 	for (i = 0; i < 3; i++)
 		ck_assert_int_eq(tcp_recv(&c.s, &p), 1);
@@ -409,11 +393,7 @@ START_TEST(test_fini_while_placing)
 	ck_assert_ptr_null(c.s.rx_dst);
 	ck_assert_int_eq(tcp_stream_init(&c.s, sp[1], NULL), 0);
 	ck_assert_ptr_null(c.s.rx_dst);
-	tcp_stream_fini(&c.s);
-	for (i = 0; i < NPDU; i++)
-		free(c.place[i]);
-	close(sp[0]);
-	close(sp[1]);
+	rx_close(&c, sp);
 	(void)len;
 	free(w);
 }
