@@ -28,6 +28,11 @@ struct sched {
 	uint64_t busy_poll_ns; /* sched_set_busy_poll() */
 	uint64_t last_event;   /* when epoll_wait last returned an fd */
 	bool had_event;	       /* last_event is set */
+	/* Inside sched_run_once(), the clock is read once after each wait
+	 * and once after the pass's work (many readers per I/O otherwise:
+	 * 6% of iser-mount's CPU at QD32 went to clock_gettime). */
+	bool in_run, now_ok;
+	uint64_t now;
 };
 
 static uint64_t sched_monotonic(void *arg)
@@ -75,7 +80,11 @@ void sched_set_clock(struct sched *s, uint64_t (*fn)(void *arg), void *arg)
 
 uint64_t sched_now(struct sched *s)
 {
-	return s->clock(s->clock_arg);
+	if (s->now_ok)
+		return s->now;
+	s->now = s->clock(s->clock_arg);
+	s->now_ok = s->in_run;
+	return s->now;
 }
 
 /* Events */
@@ -278,7 +287,9 @@ int sched_run_once(struct sched *s)
 	struct sched_fd *sfd;
 	int n, timeout;
 
+	s->in_run = true;
 	sched_pass(s);
+	s->now_ok = false; /* the pass's work took time: timers see it */
 	sched_fire_timers(s);
 
 	timeout = sched_timeout_ms(s);
@@ -293,8 +304,11 @@ int sched_run_once(struct sched *s)
 		s->stats.waits_blocking++;
 	}
 	n = epoll_wait(s->epfd, s->ready, SCHED_MAX_EVENTS, timeout);
-	if (n < 0)
+	s->now_ok = false;
+	if (n < 0) {
+		s->in_run = false;
 		return errno == EINTR ? 0 : -errno;
+	}
 
 	s->nready = n;
 	if (n > 0 && s->busy_poll_ns) {
@@ -310,6 +324,7 @@ int sched_run_once(struct sched *s)
 	}
 	s->nready = 0;
 	s->cur = 0;
+	s->in_run = s->now_ok = false;
 	return 0;
 }
 

@@ -62,7 +62,10 @@ void sched_destroy(struct sched *s);
 /* Replace the clock (tests): @fn(@arg) returns ns and never goes backwards. */
 void sched_set_clock(struct sched *s, uint64_t (*fn)(void *arg), void *arg);
 
-/* The scheduler's current time in ns. */
+/* The scheduler's current time in ns. Inside sched_run_once() the clock
+ * is read once after each wait and once after the deferred work, and
+ * callers in between get that reading (a few microseconds old at most,
+ * unless a callback blocks); outside it, the clock itself. */
 uint64_t sched_now(struct sched *s);
 
 void sched_event_init(struct sched_event *ev, void (*fn)(struct sched_event *ev));
