@@ -25,53 +25,18 @@
  * usage: target_mcs ISER-TARGET
  * Exits 0 (all as expected), 1 (a check failed), 77 (cannot run here).
  */
-#include <arpa/inet.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
-#include <signal.h>
-#include <stdarg.h>
-#include <stdbool.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/prctl.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
+#include "raw_iscsi.h"
 
-#define BHS_LEN 48
 #define IQN "iqn.2026-11.org.iserkit:mcs"
 #define INITIATOR "iqn.2026-11.org.iserkit:mcs-client"
-#define RSVD 0xffffffffu
 #define BLOCK 512     /* the LUN's block size (the default) */
 #define LBA 8	      /* where step 3 writes */
 #define CLOSE_MS 2000 /* how soon the target must close a connection */
 #define MAX_CONNS 4   /* what the leading login offers */
 
-/* Opcodes, RFC 7143 §11.2.1.2 */
-#define OP_NOP_OUT 0x00
-#define OP_SCSI_CMD 0x01
-#define OP_TMF_REQ 0x02
-#define OP_TMF_RSP 0x22
-#define OP_LOGIN_REQ 0x03
-#define OP_LOGOUT_REQ 0x06
-#define OP_NOP_IN 0x20
-#define OP_SCSI_RSP 0x21
-#define OP_LOGIN_RSP 0x23
-#define OP_DATA_IN 0x25
-#define OP_LOGOUT_RSP 0x26
-#define OP_IMMEDIATE 0x40
-
 /* Login status, class << 8 | detail (RFC 7143 §11.13.5) */
 #define LS_TOO_MANY_CONNECTIONS 0x0206
 #define LS_SESSION_NOT_FOUND 0x020a
-
-#define not_ok(...) check(false, __VA_ARGS__)
 
 /* The initiator's view of a session: CmdSN is session-wide... */
 struct sess {
@@ -91,105 +56,7 @@ struct conn {
 	struct sess *s;
 };
 
-struct pdu {
-	uint8_t bhs[BHS_LEN];
-	uint8_t data[16384 + 1]; /* a NUL after the data ends a key list */
-	uint32_t len;
-};
-
-static pid_t target_pid = -1;
-static char dir[64], logpath[96], confpath[96], lunpath[96];
-static int port;
-static unsigned int fails;
 static uint32_t next_itt = 0x100; /* never reused: ITTs are session-wide */
-
-/* The daemon goes with us, whatever happens. */
-static void cleanup(void)
-{
-	if (target_pid > 0) {
-		kill(target_pid, SIGKILL);
-		waitpid(target_pid, NULL, 0);
-		target_pid = -1;
-	}
-	if (dir[0]) {
-		unlink(confpath);
-		unlink(lunpath);
-		unlink(logpath);
-		rmdir(dir);
-	}
-}
-
-static void on_term(int sig)
-{
-	if (target_pid > 0)
-		kill(target_pid, SIGKILL);
-	_exit(128 + sig);
-}
-
-/* The daemon's log (a few dozen lines here), for a failure's context. */
-static void show_log(void)
-{
-	char buf[512];
-	FILE *f = fopen(logpath, "r");
-
-	while (f && fgets(buf, sizeof(buf), f))
-		printf("# %s", buf);
-	if (f)
-		fclose(f);
-}
-
-/* One TAP line: "ok" if @cond holds, else "not ok", counted. */
-__attribute__((format(printf, 2, 3))) static bool check(bool cond, const char *fmt, ...)
-{
-	va_list ap;
-
-	printf("%s - ", cond ? "ok" : "not ok");
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	fails += !cond;
-	return cond;
-}
-
-__attribute__((format(printf, 1, 2), noreturn)) static void bail(const char *fmt, ...)
-{
-	va_list ap;
-
-	printf("Bail out! ");
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	show_log();
-	exit(1);
-}
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-/* Big-endian fields of @n bytes. */
-static void put(uint8_t *b, uint32_t v, int n)
-{
-	while (n--) {
-		b[n] = (uint8_t)v;
-		v >>= 8;
-	}
-}
-
-static uint32_t get(const uint8_t *b, int n)
-{
-	uint32_t v = 0;
-
-	while (n--)
-		v = v << 8 | *b++;
-	return v;
-}
 
 /* Serial number arithmetic (RFC 1982), as RFC 7143 §4.2.2.1 uses it. */
 static bool sn_gt(uint32_t a, uint32_t b)
@@ -197,170 +64,7 @@ static bool sn_gt(uint32_t a, uint32_t b)
 	return a != b && a - b < 0x80000000u;
 }
 
-/* The daemon */
-
-static bool target_alive(void)
-{
-	int status;
-
-	if (target_pid > 0 && waitpid(target_pid, &status, WNOHANG) == target_pid) {
-		target_pid = -1;
-		printf("# iser-target ended: %s %d\n", WIFEXITED(status) ? "exit" : "signal",
-		       WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
-	}
-	return target_pid > 0;
-}
-
-static bool log_has(const char *what)
-{
-	char buf[8192];
-	FILE *f = fopen(logpath, "r");
-	bool found = false;
-
-	while (f && !found && fgets(buf, sizeof(buf), f))
-		found = strstr(buf, what) != NULL;
-	if (f)
-		fclose(f);
-	return found;
-}
-
-/* 1: listening; 0: that port is taken; -1: it failed otherwise. No
- * keepalive pings (nop-interval 0): a connection closes only when a step
- * closes it. */
-static int start_target(const char *bin)
-{
-	FILE *f = fopen(confpath, "w");
-	char want[64];
-	int i, fd;
-
-	if (!f ||
-	    fprintf(f,
-		    "[global]\nportal = 127.0.0.1:%d\nnop-interval = 0\n"
-		    "[target " IQN "]\n[lun 0]\npath = %s\nsize = 16M\n",
-		    port, lunpath) < 0 ||
-	    fclose(f))
-		bail("cannot write %s", confpath);
-	fd = open(logpath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0)
-		bail("cannot create %s: %s", logpath, strerror(errno));
-	target_pid = fork();
-	if (target_pid < 0)
-		bail("fork: %s", strerror(errno));
-	if (target_pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (dup2(fd, STDOUT_FILENO) < 0 || dup2(fd, STDERR_FILENO) < 0)
-			_exit(126);
-		execl(bin, bin, "-c", confpath, (char *)NULL);
-		fprintf(stderr, "exec %s: %s\n", bin, strerror(errno));
-		_exit(127);
-	}
-	close(fd);
-	snprintf(want, sizeof(want), "listening on 127.0.0.1:%d", port);
-	for (i = 0; i < 200 && target_alive(); i++) {
-		if (log_has(want))
-			return 1;
-		usleep(25000);
-	}
-	if (target_pid > 0) {
-		kill(target_pid, SIGKILL);
-		waitpid(target_pid, NULL, 0);
-		target_pid = -1;
-	}
-	return log_has("in use") ? 0 : -1;
-}
-
-static void stop_target(void)
-{
-	uint64_t deadline = now_ms() + 10000;
-	int status = 0;
-	pid_t r = 0;
-
-	kill(target_pid, SIGTERM);
-	while (now_ms() < deadline && (r = waitpid(target_pid, &status, WNOHANG)) == 0)
-		usleep(20000);
-	if (r != target_pid) {
-		not_ok("SIGTERM: iser-target still running after 10 s");
-		return; /* cleanup() kills it */
-	}
-	target_pid = -1;
-	if (!check(WIFEXITED(status) && WEXITSTATUS(status) == 0, "SIGTERM: iser-target %s %d",
-		   WIFEXITED(status) ? "exited" : "killed by signal",
-		   WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status)))
-		show_log();
-}
-
-/* Sockets and PDUs */
-
-static int tcp_connect(void)
-{
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
-
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)))
-		bail("connect to 127.0.0.1:%d: %s", port, strerror(errno));
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	return fd;
-}
-
-/* A send error is left for the read side to tell: the target may close. */
-static void send_all(int fd, const uint8_t *p, size_t len)
-{
-	ssize_t n;
-
-	while (len && ((n = send(fd, p, len, MSG_NOSIGNAL)) > 0 || errno == EINTR)) {
-		if (n > 0) {
-			p += n;
-			len -= (size_t)n;
-		}
-	}
-}
-
-/* Read exactly @len bytes by @deadline. 1: done, 0: closed, -1: timed out. */
-static int read_full(int fd, uint8_t *buf, size_t len, uint64_t deadline)
-{
-	struct pollfd pfd = {.fd = fd, .events = POLLIN};
-	size_t got = 0;
-	ssize_t n;
-	uint64_t t;
-
-	while (got < len) {
-		t = now_ms();
-		if (t >= deadline)
-			return -1;
-		if (poll(&pfd, 1, (int)(deadline - t)) <= 0)
-			continue;
-		n = read(fd, buf + got, len - got);
-		if (n == 0 || (n < 0 && errno != EINTR))
-			return 0; /* EOF or ECONNRESET */
-		if (n > 0)
-			got += (size_t)n;
-	}
-	return 1;
-}
-
-static uint8_t op_of(const struct pdu *p)
-{
-	return p->bhs[0] & 0x3f;
-}
-
-/* One whole PDU (no digests negotiated): 1, 0 (closed), -1 (timed out). */
-static int read_pdu(int fd, struct pdu *p, uint64_t deadline)
-{
-	int ret = read_full(fd, p->bhs, BHS_LEN, deadline);
-
-	if (ret <= 0)
-		return ret;
-	p->len = get(p->bhs + 5, 3);
-	if (p->bhs[4] || ((p->len + 3) & ~3u) > sizeof(p->data) - 1) {
-		not_ok("a PDU we cannot frame: opcode 0x%02x, AHS %u, %u data bytes", op_of(p),
-		       p->bhs[4], p->len);
-		return 0;
-	}
-	ret = read_full(fd, p->data, (p->len + 3) & ~3u, deadline);
-	p->data[p->len] = 0;
-	return ret;
-}
+/* Connections */
 
 static void drop(struct conn *c)
 {
@@ -979,36 +683,22 @@ int main(int argc, char **argv)
 	struct conn conns[MAX_CONNS];
 	bool mcs, joined = false;
 	uint16_t bogus;
-	int i, ret = 0;
+	int i;
 
 	if (argc != 2) {
 		fprintf(stderr, "usage: target_mcs ISER-TARGET\n");
 		return 1;
 	}
-	setvbuf(stdout, NULL, _IOLBF, 0);
 	for (i = 0; i < MAX_CONNS; i++)
 		conns[i].fd = -1;
 	if (access(argv[1], X_OK)) {
 		printf("SKIP: %s: %s\n", argv[1], strerror(errno));
 		return 77;
 	}
-	setenv("UBSAN_OPTIONS", "halt_on_error=1:abort_on_error=1:print_stacktrace=1", 0);
-	setenv("ASAN_OPTIONS", "detect_leaks=1", 0);
-	snprintf(dir, sizeof(dir), "/tmp/iserkit-mcs.XXXXXX");
-	if (!mkdtemp(dir))
-		bail("mkdtemp: %s", strerror(errno));
-	snprintf(logpath, sizeof(logpath), "%s/target.log", dir);
-	snprintf(confpath, sizeof(confpath), "%s/target.conf", dir);
-	snprintf(lunpath, sizeof(lunpath), "%s/lun0.img", dir);
-	atexit(cleanup);
-	signal(SIGTERM, on_term);
-	signal(SIGINT, on_term);
-	signal(SIGPIPE, SIG_IGN);
-	for (i = 0; i < 20 && !ret; i++) {
-		port = 20000 + (getpid() % 20000) + 47 * i;
-		ret = start_target(argv[1]);
-	}
-	if (ret != 1)
+	setup("/tmp/iserkit-mcs.XXXXXX", 0); /* a short log: all of it */
+	/* No keepalive pings (nop-interval 0): a connection closes only when a
+	 * step closes it. */
+	if (!start_target(argv[1], IQN, "nop-interval = 0\n", 47))
 		bail("iser-target did not start");
 
 	mcs = step_leading(&s, &conns[0]);
@@ -1030,9 +720,6 @@ int main(int argc, char **argv)
 	step_logout_session(&s, &conns[0], mcs);
 	step_new_session();
 	stop_target();
-	if (log_has("ERROR: AddressSanitizer") || log_has("runtime error:")) {
-		not_ok("sanitizer report from iser-target");
-		show_log();
-	}
+	sanitizer_clean();
 	return fails ? 1 : 0;
 }
