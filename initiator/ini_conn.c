@@ -242,11 +242,6 @@ static int conn_socket(struct ini_session *sess, const struct addrinfo *ai)
 	return errno == EINPROGRESS ? -EINPROGRESS : -errno;
 }
 
-/*
- * Start connecting to the session's portal. Returns 0 (the connection
- * will call sess_connected() or sess_conn_lost()), or -errno at once:
- * -ENOENT for a host name that does not resolve.
- */
 /* A large Data-In goes straight into its command's buffer (sess_place()). */
 static void *conn_place(struct tcp_stream *s, const struct pdu *p)
 {
@@ -255,6 +250,11 @@ static void *conn_place(struct tcp_stream *s, const struct pdu *p)
 	return sess->conn.state == CONN_FFP ? sess_place(sess, p) : NULL;
 }
 
+/*
+ * Start connecting to the session's portal. Returns 0 (the connection
+ * will call sess_connected() or sess_conn_lost()), or -errno at once:
+ * -ENOENT for a host name that does not resolve.
+ */
 int conn_open(struct ini_session *sess)
 {
 	struct ini_conn *c = &sess->conn;
