@@ -262,7 +262,8 @@ struct rdma_conn_stats {
 	bool crc;					/* MPA CRC32C in use */
 	uint16_t ird, ord;				/* negotiated, RFC 6581 */
 	uint32_t max_ulpdu;				/* the largest ULPDU we send */
-	uint64_t direct_bytes; /* payload received straight into its buffer */
+	uint64_t direct_bytes;		    /* payload received straight into its buffer */
+	uint64_t ahead_fpdus, ahead_misses; /* Read Response read-ahead (soft) */
 };
 
 /* Returns 0, or -EOPNOTSUPP (verbs). */

@@ -51,6 +51,8 @@
 #define SOFT_RX_CAP (2 * (IWARP_ULPDU_MAX + 16))
 #define SOFT_RX_ROUNDS 16
 #define SOFT_DIRECT_MIN 2048 /* payload worth reading straight into place */
+#define SOFT_AHEAD_MAX 64    /* Read Response FPDUs laid out per read ahead */
+#define SOFT_AHEAD_MISS 8    /* read-ahead misses in a row before giving up */
 #define SOFT_MPA_TIMEOUT_NS (10ull * 1000000000)
 #define SOFT_LINGER_NS (2ull * 1000000000)
 #define SOFT_ACCEPT_BATCH 16
@@ -198,6 +200,26 @@ struct soft_direct {
 	size_t left; /* bytes still to read: payload rest and trailer */
 };
 
+/*
+ * Read Response FPDUs read ahead (rx_ahead_read()): the rest of the oldest
+ * RDMA Read's response, laid out as the peer segments it, each payload in
+ * the sink buffer, each header and trailer here.
+ */
+struct soft_ahead {
+	bool never;    /* the peer's segments did not match, SOFT_AHEAD_MISS times */
+	uint32_t seg;  /* payload of the peer's last Read Response segment but one */
+	uint32_t miss; /* read-aheads in a row that did not match */
+	size_t have;   /* bytes of FPDU 0 read */
+	int n;	       /* FPDUs laid out */
+	struct {
+		uint64_t pos; /* in the Read's sink */
+		uint32_t plen, tlen;
+	} f[SOFT_AHEAD_MAX];
+	uint8_t hdr[SOFT_AHEAD_MAX][IWARP_FPDU_HDR_LEN + IWARP_TAGGED_HDR_LEN];
+	uint8_t trl[SOFT_AHEAD_MAX][IWARP_FPDU_TRAILER_MAX];
+	struct iovec iov[3 * SOFT_AHEAD_MAX];
+};
+
 struct soft_listener;
 
 struct soft_conn {
@@ -254,6 +276,7 @@ struct soft_conn {
 	uint8_t *rx;
 	size_t rx_len, rx_off;
 	struct soft_direct direct;
+	struct soft_ahead *ahead; /* once a Read Response came in segments */
 
 	struct rdma_conn_stats st;
 };
@@ -1384,6 +1407,13 @@ static int rx_read_resp_check(struct soft_conn *c, const struct iwarp_hdr *h, co
 		term_tagged(c, MEM_BOUNDS, seg, len);
 		return -1;
 	}
+	/* How the peer segments: what a read-ahead expects next. */
+	if (!h->last && plen >= SOFT_DIRECT_MIN) {
+		if (!c->ahead)
+			c->ahead = calloc(1, sizeof(*c->ahead));
+		if (c->ahead)
+			c->ahead->seg = (uint32_t)plen;
+	}
 	return 0;
 }
 
@@ -1909,6 +1939,198 @@ static void rx_process(struct soft_conn *c)
 	}
 }
 
+/*
+ * Read-ahead of Read Responses. FPDUs that arrive whole are read into the
+ * receive buffer and their payload copied into place (rx_fpdu()); but the
+ * response to an RDMA Read of ours is known before it comes: the rest of
+ * the Read's sink, in segments of the size the peer used so far. So lay it
+ * out as it should come, each payload in the sink, each header and trailer
+ * in struct soft_ahead, read it there with one readv, and check each
+ * FPDU's header once it is in. When one does not match (another message
+ * came first, the peer segments otherwise), the bytes from that FPDU on
+ * are gathered back into the receive buffer and framed as usual. Nothing
+ * else was overwritten meanwhile: the sink past what the response placed
+ * is the Read's own until it completes.
+ */
+
+/* The Read whose response is read ahead now, or NULL. */
+static struct soft_swqe *rx_ahead_read_of(struct soft_conn *c)
+{
+	struct soft_ahead *a = c->ahead;
+	struct soft_swqe *w;
+
+	if (!a || a->never || c->state != S_RTS || c->direct.on || c->rx_off != c->rx_len ||
+	    c->tx_hold || c->rtr_send_pending)
+		return NULL;
+	w = orq_head(c);
+	/* Mid-FPDU, or more than one segment still to come. */
+	if (!w || (!a->have && w->len - w->got <= a->seg))
+		return NULL;
+	return w;
+}
+
+/* Lay out the FPDUs of @w's response from what it placed; their bytes. */
+static size_t rx_ahead_layout(struct soft_conn *c, const struct soft_swqe *w)
+{
+	struct soft_ahead *a = c->ahead;
+	uint64_t pos = w->got;
+	size_t bytes = 0, ulpdu, fl;
+	uint32_t plen;
+	int i;
+
+	for (i = 0; i < SOFT_AHEAD_MAX && pos < w->len; i++) {
+		plen = (uint32_t)min_u64(a->seg, w->len - pos);
+		ulpdu = IWARP_TAGGED_HDR_LEN + plen;
+		fl = iwarp_fpdu_size(ulpdu);
+		/* A miss is gathered back into the receive buffer: it fits. */
+		if (bytes + fl > SOFT_RX_CAP)
+			break;
+		a->f[i].pos = pos;
+		a->f[i].plen = plen;
+		a->f[i].tlen = (uint32_t)(fl - IWARP_FPDU_HDR_LEN - ulpdu);
+		bytes += fl;
+		pos += plen;
+	}
+	a->n = i;
+	return bytes;
+}
+
+/* Piece @k of laid-out FPDU @i: 0 its headers, 1 its payload, 2 PAD and CRC. */
+static struct iovec rx_ahead_piece(struct soft_conn *c, const struct soft_swqe *w, int i, int k)
+{
+	struct soft_ahead *a = c->ahead;
+
+	if (k == 0)
+		return (struct iovec){a->hdr[i], sizeof(a->hdr[i])};
+	if (k == 1)
+		return (struct iovec){ptr_of(w->sge[0].addr + a->f[i].pos), a->f[i].plen};
+	return (struct iovec){a->trl[i], a->f[i].tlen};
+}
+
+/* Whether FPDU @i's headers, all read, are the ones laid out. */
+static bool rx_ahead_match(struct soft_conn *c, const struct soft_swqe *w, int i)
+{
+	struct soft_ahead *a = c->ahead;
+	struct iwarp_hdr h;
+
+	return be_get16(a->hdr[i]) == IWARP_TAGGED_HDR_LEN + a->f[i].plen &&
+	       iwarp_hdr_decode(a->hdr[i] + IWARP_FPDU_HDR_LEN, IWARP_TAGGED_HDR_LEN, &h) ==
+		       IWARP_TAGGED_HDR_LEN &&
+	       h.opcode == IWARP_OP_READ_RESP && h.stag == w->sge[0].lkey &&
+	       h.to == w->sge[0].addr + a->f[i].pos &&
+	       h.last == (a->f[i].pos + a->f[i].plen == w->len);
+}
+
+/* FPDU @i is in, its headers matched: check its CRC, place it. */
+static bool rx_ahead_end(struct soft_conn *c, const struct soft_swqe *w, int i)
+{
+	struct soft_ahead *a = c->ahead;
+	struct iwarp_hdr h = {.last = a->f[i].pos + a->f[i].plen == w->len};
+	size_t tl = a->f[i].tlen;
+	struct digest_ctx crc;
+	int k;
+
+	if (c->crc) {
+		digest_begin(&crc);
+		for (k = 0; k < 2; k++) {
+			struct iovec v = rx_ahead_piece(c, w, i, k);
+
+			digest_update(&crc, v.iov_base, v.iov_len);
+		}
+		digest_update(&crc, a->trl[i], tl - IWARP_FPDU_CRC_LEN);
+		if (digest_final(&crc) != digest_load(a->trl[i] + tl - IWARP_FPDU_CRC_LEN)) {
+			term_send(c, IWARP_TERM_LLP, IWARP_TERM_LLP_MPA, IWARP_TERM_MPA_CRC, NULL,
+				  0, -EPROTO);
+			return false;
+		}
+	}
+	c->st.rx_fpdus++;
+	c->st.ahead_fpdus++;
+	c->st.direct_bytes += a->f[i].plen;
+	rx_read_resp_done(c, &h, a->f[i].plen);
+	return true;
+}
+
+/* From FPDU @i on, the @len bytes read: back into the receive buffer. */
+static void rx_ahead_miss(struct soft_conn *c, const struct soft_swqe *w, int i, size_t len)
+{
+	struct soft_ahead *a = c->ahead;
+	struct iovec v;
+	size_t n;
+	int k;
+
+	c->rx_off = 0;
+	c->rx_len = 0;
+	for (; len; i++)
+		for (k = 0; k < 3 && len; k++) {
+			v = rx_ahead_piece(c, w, i, k);
+			n = min_u64(v.iov_len, len);
+			memcpy(c->rx + c->rx_len, v.iov_base, n);
+			c->rx_len += n;
+			len -= n;
+		}
+	a->have = 0;
+	c->st.ahead_misses++;
+	if (++a->miss >= SOFT_AHEAD_MISS)
+		a->never = true;
+	rx_process(c);
+}
+
+/*
+ * One read ahead of @w's response. Returns 1 (read all it asked for), 0
+ * (EAGAIN, or the socket is empty now), or -errno.
+ */
+static int rx_ahead_read(struct soft_conn *c, const struct soft_swqe *w)
+{
+	struct soft_ahead *a = c->ahead;
+	size_t want = rx_ahead_layout(c, w) - a->have, skip = a->have, end, pos = 0, fl, in;
+	struct iovec v;
+	int i, k, cnt = 0;
+	ssize_t n;
+
+	for (i = 0; i < a->n; i++)
+		for (k = 0; k < 3; k++) {
+			v = rx_ahead_piece(c, w, i, k);
+			if (skip >= v.iov_len) {
+				skip -= v.iov_len;
+				continue;
+			}
+			a->iov[cnt].iov_base = (uint8_t *)v.iov_base + skip;
+			a->iov[cnt++].iov_len = v.iov_len - skip;
+			skip = 0;
+		}
+	n = readv(c->fd, a->iov, cnt);
+	if (n < 0)
+		return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 0 : -errno;
+	if (n == 0)
+		return -ECONNRESET;
+	c->st.rx_bytes += (uint64_t)n;
+	end = a->have + (size_t)n;
+	for (i = 0; i < a->n && pos < end; i++, pos += fl) {
+		fl = IWARP_FPDU_HDR_LEN + IWARP_TAGGED_HDR_LEN + a->f[i].plen + a->f[i].tlen;
+		in = min_u64(end - pos, fl);
+		if ((i || a->have < sizeof(a->hdr[0])) && in >= sizeof(a->hdr[0]) &&
+		    !rx_ahead_match(c, w, i)) {
+			rx_ahead_miss(c, w, i, end - pos);
+			return (size_t)n == want;
+		}
+		if (in < fl) {
+			/* Read in part: the next read goes on with it. */
+			if (i) {
+				memcpy(a->hdr[0], a->hdr[i], sizeof(a->hdr[0]));
+				memcpy(a->trl[0], a->trl[i], sizeof(a->trl[0]));
+			}
+			a->have = in;
+			return 0;
+		}
+		a->have = 0;
+		a->miss = 0;
+		if (!rx_ahead_end(c, w, i))
+			return 1;
+	}
+	return (size_t)n == want;
+}
+
 static void connect_end(struct soft_conn *c, enum rdma_event_type type, int status,
 			const void *pdata, size_t len);
 
@@ -1925,7 +2147,10 @@ static void rx_end(struct soft_conn *c, int err)
 		break;
 	case S_RTS:
 		/* A FIN between two FPDUs is the peer's disconnect. */
-		conn_error(c, err || c->rx_off != c->rx_len || c->direct.on ? -ECONNRESET : 0);
+		conn_error(c, err || c->rx_off != c->rx_len || c->direct.on ||
+					      (c->ahead && c->ahead->have)
+				      ? -ECONNRESET
+				      : 0);
 		break;
 	default:
 		break;
@@ -1941,6 +2166,7 @@ static void rx_end(struct soft_conn *c, int err)
 
 static void rx_run(struct soft_conn *c)
 {
+	const struct soft_swqe *w;
 	size_t room;
 	ssize_t n;
 	int i, r;
@@ -1955,6 +2181,15 @@ static void rx_run(struct soft_conn *c)
 			if (r <= 0)
 				return;
 			rx_process(c);
+			continue;
+		}
+		w = rx_ahead_read_of(c);
+		if (w) {
+			r = rx_ahead_read(c, w);
+			if (r < 0)
+				rx_end(c, r == -ECONNRESET ? 0 : r);
+			if (r <= 0)
+				return;
 			continue;
 		}
 		if (c->rx_off) {
@@ -2224,6 +2459,7 @@ static void conn_free(struct soft_conn *c)
 	free(c->rq);
 	free(c->irq);
 	free(c->rx);
+	free(c->ahead);
 	free(c);
 }
 

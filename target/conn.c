@@ -538,5 +538,13 @@ void conn_log_stats(struct tgt *t)
 			 (unsigned long long)is.rdma_reads, (unsigned long long)is.rdma_writes,
 			 (unsigned long long)is.sends, (unsigned long long)is.recvs,
 			 (unsigned long long)is.backlogged, is.ord, is.reads_out, is.waiting);
+		if (is.has_rdma)
+			log_info("stats %s: soft fpdus_in=%llu fpdus_out=%llu placed_bytes=%llu "
+				 "ahead_fpdus=%llu ahead_misses=%llu",
+				 c->peer, (unsigned long long)is.rdma.rx_fpdus,
+				 (unsigned long long)is.rdma.tx_fpdus,
+				 (unsigned long long)is.rdma.direct_bytes,
+				 (unsigned long long)is.rdma.ahead_fpdus,
+				 (unsigned long long)is.rdma.ahead_misses);
 	}
 }

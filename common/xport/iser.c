@@ -769,6 +769,7 @@ void iser_conn_get_stats(const struct iser_conn *ic, struct iser_conn_stats *st)
 	st->waiting = 0;
 	for (op = ic->bl_head; op; op = op->next)
 		st->waiting++;
+	st->has_rdma = ic->rc && !rdma_conn_get_stats(ic->rc, &st->rdma);
 }
 
 const struct poller *iser_conn_poller(const struct iser_conn *ic)

@@ -39,6 +39,7 @@
 #include <sys/socket.h>
 
 #include "common/poller.h"
+#include "common/rdma.h"
 #include "iser_hdr.h"
 #include "pdu.h"
 
@@ -97,6 +98,8 @@ struct iser_conn_stats {
 	uint64_t imm_not_sent;		 /* writes whose immediate data was not sent */
 	unsigned int ord;		 /* RDMA READs allowed in flight (negotiated) */
 	unsigned int reads_out, waiting; /* now: READs in flight, backlog */
+	bool has_rdma;			 /* @rdma filled: the provider counts */
+	struct rdma_conn_stats rdma;
 };
 
 /*

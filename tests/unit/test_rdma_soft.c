@@ -932,6 +932,239 @@ START_TEST(test_write_read)
 END_TEST
 
 /*
+ * Read Responses read ahead into the sink (rdma_soft.c rx_ahead_read()):
+ * once a response came in segments, the next ones are read in place. 0:
+ * CRC, 1: no CRC, 2: the responder's FPDUs of 4001 bytes (a PAD each).
+ */
+START_TEST(test_read_ahead)
+{
+	struct rdma_dev_opts a_opts = {.no_crc = _i == 1};
+	struct rdma_dev_opts p_opts = {.no_crc = _i == 1, .max_ulpdu = _i == 2 ? 4001 : 0};
+	struct rdma_conn_stats st;
+	struct buf reg, loc;
+	struct rdma_sge sg;
+	size_t off, len;
+	int i;
+
+	pair_init(&a_opts, &p_opts);
+	connect_pair();
+	reg = buf_new(&P, 4 * MiB, RDMA_ACCESS_REMOTE_READ);
+	loc = buf_new(&A, 4 * MiB, RDMA_ACCESS_LOCAL_WRITE);
+	fill(reg.p, 4 * MiB, 3);
+	/* The first response shows how the peer segments... */
+	sg = sge(&loc, 0, 100000);
+	post_send(&A, 1, RDMA_WR_RDMA_READ, &sg, 1, raddr(&reg, 0), rdma_mr_rkey(reg.mr));
+	RUN_UNTIL(A.nwc == 1);
+	ck_assert_int_eq(A.wc[0].status, RDMA_WC_SUCCESS);
+	ck_assert_mem_eq(loc.p, reg.p, 100000);
+	/* ...then three at once, of odd lengths at odd offsets. */
+	for (i = 0; i < 3; i++) {
+		sg = sge(&loc, 7 + (size_t)i * (MiB + 9), MiB + 3 + (size_t)i);
+		post_send(&A, 2 + (uint64_t)i, RDMA_WR_RDMA_READ, &sg, 1,
+			  raddr(&reg, 11 + (size_t)i * 1000), rdma_mr_rkey(reg.mr));
+	}
+	RUN_UNTIL(A.nwc == 4);
+	for (i = 0; i < 3; i++) {
+		off = 7 + (size_t)i * (MiB + 9);
+		len = MiB + 3 + (size_t)i;
+		ck_assert_int_eq(A.wc[1 + i].status, RDMA_WC_SUCCESS);
+		ck_assert_uint_eq(A.wc[1 + i].byte_len, len);
+		ck_assert(!memcmp(loc.p + off, reg.p + 11 + (size_t)i * 1000, len));
+		/* Nothing written past it. */
+		ck_assert_uint_eq(loc.p[off + len], 0);
+	}
+	/* Most of the three came read ahead, and as laid out. */
+	st = stats(&A);
+	ck_assert_uint_gt(st.ahead_fpdus, st.rx_fpdus / 2);
+	ck_assert_uint_eq(st.ahead_misses, 0);
+	ck_assert_uint_eq(st.terminates_sent + st.terminates_received, 0);
+	buf_free(&reg);
+	buf_free(&loc);
+}
+END_TEST
+
+/* A Read Response segment by hand, CRC sealed. */
+static int raw_rresp_fpdu(uint8_t *buf, size_t cap, const struct iwarp_read_req *rr, size_t off,
+			  const uint8_t *src, size_t len)
+{
+	struct iwarp_hdr h = {
+		.tagged = true,
+		.last = off + len == rr->size,
+		.opcode = IWARP_OP_READ_RESP,
+		.stag = rr->sink_stag,
+		.to = rr->sink_to + off,
+	};
+
+	ck_assert_int_eq(iwarp_fpdu_hdr_encode(buf, cap, IWARP_TAGGED_HDR_LEN + len),
+			 IWARP_FPDU_HDR_LEN);
+	ck_assert_int_eq(iwarp_hdr_encode(&h, buf + 2, cap - 2), IWARP_TAGGED_HDR_LEN);
+	memcpy(buf + 2 + IWARP_TAGGED_HDR_LEN, src + rr->src_to + off, len);
+	return iwarp_fpdu_seal(buf, cap, true);
+}
+
+/* All of @len bytes to a plain socket, running the loop while it is full. */
+static void raw_write(int fd, const uint8_t *buf, size_t len)
+{
+	uint64_t dl = sched_now(s) + WAIT_NS;
+	ssize_t n;
+
+	while (len && sched_now(s) < dl) {
+		n = send(fd, buf, len, MSG_DONTWAIT);
+		if (n > 0) {
+			buf += n;
+			len -= (size_t)n;
+		} else
+			ck_assert_int_eq(sched_run_once(s), 0);
+	}
+	ck_assert_uint_eq(len, 0);
+}
+
+/*
+ * Answer the Read Request that comes next on @fd from @src, after the
+ * @pre_len bytes at @pre: in segments of the sizes @seg lists (@nseg, the
+ * last one repeated), segment @bad (-1: none) one bit off after sealing.
+ */
+static void raw_answer_read(int fd, const uint8_t *src, const size_t *seg, size_t nseg, int bad,
+			    const uint8_t *pre, size_t pre_len)
+{
+	uint8_t req[128], *out;
+	const uint8_t *pl;
+	struct iwarp_hdr h;
+	size_t off = 0, len, n = pre_len, cap;
+	int i, l;
+
+	raw_fpdu(fd, req, sizeof(req), &h, &pl);
+	ck_assert_uint_eq(h.opcode, IWARP_OP_READ_REQ);
+	cap = pre_len + h.rreq.size + (h.rreq.size / 1024 + 1) * 32;
+	out = malloc(cap);
+	ck_assert_ptr_nonnull(out);
+	if (pre_len)
+		memcpy(out, pre, pre_len);
+	for (i = 0; off < h.rreq.size; i++) {
+		len = seg[(size_t)i < nseg ? (size_t)i : nseg - 1];
+		if (len > h.rreq.size - off)
+			len = h.rreq.size - off;
+		l = raw_rresp_fpdu(out + n, cap - n, &h.rreq, off, src, len);
+		ck_assert_int_gt(l, 0);
+		if (i == bad)
+			out[n + 2 + IWARP_TAGGED_HDR_LEN] ^= 1;
+		n += (size_t)l;
+		off += len;
+	}
+	raw_write(fd, out, n);
+	free(out);
+}
+
+/*
+ * Read-ahead against a responder written here: segments that are not the
+ * size the last response's were, and a Send before a response, are read
+ * ahead as laid out only up to where they differ, then framed as usual;
+ * a CRC error in a segment read ahead is answered with a Terminate (RFC
+ * 5044 §8) as anywhere else.
+ */
+START_TEST(test_raw_read_ahead)
+{
+	static const size_t even[] = {16384}, uneven[] = {16384, 16384, 5000, 16384};
+	struct iwarp_mpa m = {.rev = 2, .enhanced = true, .crc = true, .ird = 8, .ord = 1};
+	struct rdma_conn_attr attr = {.initiator_depth = 8, .responder_resources = 1};
+	struct rdma_conn_stats st;
+	uint8_t buf[256], *src;
+	const uint8_t *pl;
+	struct iwarp_hdr h;
+	struct iwarp_term t;
+	struct buf dst, rb;
+	struct rdma_sge sg;
+	uint64_t ahead;
+	int fd, len;
+	size_t n;
+
+	pair_init(NULL, NULL);
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	ck_assert_int_eq(connect(fd, (struct sockaddr *)&L_addr, sizeof(L_addr)), 0);
+	len = iwarp_mpa_encode(&m, buf, sizeof(buf));
+	ck_assert_int_eq(write(fd, buf, (size_t)len), len);
+	take_request();
+	rb = buf_new(&P, 64, RDMA_ACCESS_LOCAL_WRITE);
+	sg = sge(&rb, 0, 64);
+	post_recv(&P, 1, &sg, 1);
+	ck_assert_int_eq(rdma_conn_accept(P.conn, &attr), 0);
+	ck_assert_uint_eq(raw_read(fd, buf, IWARP_MPA_HDR_LEN + IWARP_MPA_V2_LEN),
+			  IWARP_MPA_HDR_LEN + IWARP_MPA_V2_LEN);
+	ck_assert_int_eq(iwarp_mpa_decode(buf, sizeof(buf), &m),
+			 IWARP_MPA_HDR_LEN + IWARP_MPA_V2_LEN);
+	ck_assert(m.reply && !m.reject && m.crc);
+	ck_assert_uint_ge(m.ord, 1);
+	/* The responder sends nothing before our first FPDU. */
+	len = raw_send_fpdu(buf, sizeof(buf), 1, "hi", 2);
+	raw_write(fd, buf, (size_t)len);
+	RUN_UNTIL(P.nwc == 1);
+	src = malloc(MiB);
+	ck_assert_ptr_nonnull(src);
+	fill(src, MiB, 21);
+	dst = buf_new(&P, MiB, RDMA_ACCESS_LOCAL_WRITE);
+
+	/* Even segments: the size the next response is laid out with. */
+	sg = sge(&dst, 0, 200000);
+	post_send(&P, 2, RDMA_WR_RDMA_READ, &sg, 1, 0, 0x77);
+	raw_answer_read(fd, src, even, 1, -1, NULL, 0);
+	RUN_UNTIL(P.nwc == 2);
+	ck_assert_int_eq(P.wc[1].status, RDMA_WC_SUCCESS);
+	ck_assert_mem_eq(dst.p, src, 200000);
+
+	/* A short segment where a whole one was laid out: a miss. */
+	memset(dst.p, 0, MiB);
+	sg = sge(&dst, 3, 300000);
+	post_send(&P, 3, RDMA_WR_RDMA_READ, &sg, 1, 1000, 0x77);
+	raw_answer_read(fd, src, uneven, 4, -1, NULL, 0);
+	RUN_UNTIL(P.nwc == 3);
+	ck_assert_int_eq(P.wc[2].status, RDMA_WC_SUCCESS);
+	ck_assert_uint_eq(P.wc[2].byte_len, 300000);
+	ck_assert(!memcmp(dst.p + 3, src + 1000, 300000));
+	ck_assert_uint_eq(dst.p[300003], 0);
+	st = stats(&P);
+	ck_assert_uint_ge(st.ahead_fpdus, 2);
+	ck_assert_uint_ge(st.ahead_misses, 1);
+
+	/* A Send before the response: a miss at its first segment. */
+	sg = sge(&rb, 0, 64);
+	post_recv(&P, 4, &sg, 1);
+	sg = sge(&dst, 0, 100000);
+	post_send(&P, 5, RDMA_WR_RDMA_READ, &sg, 1, 5000, 0x77);
+	len = raw_send_fpdu(buf, sizeof(buf), 2, "between", 7);
+	raw_answer_read(fd, src, even, 1, -1, buf, (size_t)len);
+	RUN_UNTIL(P.nwc == 5);
+	ck_assert_uint_eq(P.wc[3].wr_id, 4);
+	ck_assert_int_eq(P.wc[3].status, RDMA_WC_SUCCESS);
+	ck_assert_uint_eq(P.wc[3].byte_len, 7);
+	ck_assert_mem_eq(rb.p, "between", 7);
+	ck_assert_uint_eq(P.wc[4].wr_id, 5);
+	ck_assert_int_eq(P.wc[4].status, RDMA_WC_SUCCESS);
+	ck_assert(!memcmp(dst.p, src + 5000, 100000));
+	ck_assert_uint_gt(stats(&P).ahead_misses, st.ahead_misses);
+
+	/* One bit off in the fourth segment, read ahead: a Terminate. */
+	ahead = stats(&P).ahead_fpdus;
+	sg = sge(&dst, 0, 100000);
+	post_send(&P, 6, RDMA_WR_RDMA_READ, &sg, 1, 0, 0x77);
+	raw_answer_read(fd, src, even, 1, 3, NULL, 0);
+	RUN_UNTIL(P.nwc == 6);
+	ck_assert_int_ne(P.wc[5].status, RDMA_WC_SUCCESS);
+	ck_assert_uint_ge(stats(&P).ahead_fpdus, ahead + 3);
+	n = raw_fpdu(fd, buf, sizeof(buf), &h, &pl);
+	ck_assert_uint_eq(h.opcode, IWARP_OP_TERMINATE);
+	ck_assert_int_eq(iwarp_term_decode(pl, n, &t), 0);
+	ck_assert_uint_eq(t.layer, IWARP_TERM_LLP);
+	ck_assert_uint_eq(t.etype, IWARP_TERM_LLP_MPA);
+	ck_assert_uint_eq(t.ecode, IWARP_TERM_MPA_CRC);
+	ck_assert_uint_eq(stats(&P).terminates_sent, 1);
+	close(fd);
+	free(src);
+	buf_free(&dst);
+	buf_free(&rb);
+}
+END_TEST
+
+/*
  * Protection errors: a Read or a Write outside the region, with a wrong
  * rkey, or without the right. The Read completes with
  * RDMA_WC_REM_ACCESS_ERR; the Write left already (iWARP acknowledges
@@ -1438,6 +1671,8 @@ static Suite *rdma_soft_suite(void)
 	tcase_add_loop_test(tc, test_send_sizes, 0, 5);
 	tcase_add_test(tc, test_send_inv);
 	tcase_add_test(tc, test_write_read);
+	tcase_add_loop_test(tc, test_read_ahead, 0, 3);
+	tcase_add_test(tc, test_raw_read_ahead);
 	tcase_add_loop_test(tc, test_access_errors, 0, 6);
 	tcase_add_loop_test(tc, test_send_no_recv, 0, 2);
 	tcase_add_test(tc, test_order);
