@@ -307,6 +307,17 @@ static void rx_buf_new(struct fs *fs)
 		fs->rx.mem = fs->rx_reg->addr;
 }
 
+/*
+ * A request weighs one, and one more per DEV_POLL_UNIT bytes it brought:
+ * a poll that copied in a large write stops there, so that the write is
+ * sent on before the next one is copied in. With the weight counted in
+ * requests, four 1 MiB writes were copied in before the first went out:
+ * at queue depth 4 over iSER, whose target asks for the data with an RDMA
+ * READ once it has the command, 1.3-1.6K MiB/s against 2.0-2.3K one per
+ * poll (4 alternated pairs).
+ */
+#define DEV_POLL_UNIT (16 * 1024)
+
 static int dev_poll(struct poller *p, int budget)
 {
 	struct fs *fs = fs_of(p);
@@ -325,13 +336,14 @@ static int dev_poll(struct poller *p, int budget)
 			dev_ended(fs, res);
 			break;
 		}
-		n++;
+		n += 1 + res / DEV_POLL_UNIT;
 		fs->requests++;
 		fuse_session_process_buf(fs->se, &fs->rx);
 		if (fuse_session_exited(fs->se))
 			dev_ended(fs, 0);
 	}
-	return n;
+	/* The whole budget when it stopped for the weight: poll again. */
+	return n < budget ? n : budget;
 }
 
 /* Edge mode (poller_set_edge()): the poller never arms this source. */
