@@ -2,7 +2,7 @@
  * rdma: the RDMA provider interface the iser transport runs on (DESIGN §5).
  * A small subset of libibverbs and librdmacm with their semantics, so that
  * the verbs provider maps each call onto one verbs call, and the soft
- * provider (rdma_soft.c: iWARP over TCP in user space) behaves the same:
+ * provider (soft/: iWARP over TCP in user space) behaves the same:
  *
  *   rdma_dev_create           a provider on a scheduler: "verbs", "soft"
  *                             or "auto" (verbs if an RDMA device exists)
@@ -47,7 +47,7 @@
  *   RDMA_ACCESS_REMOTE_READ ends in RDMA_WC_REM_ACCESS_ERR. An RDMA WRITE
  *   or a Send the peer refuses puts the connection in error; on iWARP
  *   (soft, siw) the request itself has completed already when it left,
- *   since nothing acknowledges it: see rdma_soft.c.
+ *   since nothing acknowledges it: see soft/soft_priv.h.
  *
  * Rules:
  * - Everything runs on the thread of the scheduler the device was created
@@ -408,7 +408,7 @@ int rdma_conn_post_recv(struct rdma_conn *conn, struct rdma_recv_wr *wr,
 			struct rdma_recv_wr **bad_wr);
 
 /*
- * For providers only (rdma.c, rdma_soft.c, rdma_verbs.c): the ops table
+ * For providers only (rdma.c, soft/, rdma_verbs.c): the ops table
  * and the heads every provider object starts with. A provider fills every
  * slot; what it cannot do points to an rdma_nosup_* stub.
  */

@@ -1,5 +1,5 @@
 /*
- * Unit tests for common/rdma over the soft provider (common/rdma_soft.c):
+ * Unit tests for common/rdma over the soft provider (common/soft/):
  * two devices on one scheduler, connected over 127.0.0.1 (a random port),
  * each side's completion queue drained by a real struct poller and its
  * connection events read from the event fd, as the iser transport will.
@@ -932,7 +932,7 @@ START_TEST(test_write_read)
 END_TEST
 
 /*
- * Read Responses read ahead into the sink (rdma_soft.c rx_ahead_read()):
+ * Read Responses read ahead into the sink (soft_rx.c rx_ahead_read()):
  * once a response came in segments, the next ones are read in place. 0:
  * CRC, 1: no CRC, 2: the responder's FPDUs of 4001 bytes (a PAD each).
  */
