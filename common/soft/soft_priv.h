@@ -11,6 +11,8 @@
  * Receive: FPDUs are framed in a receive buffer; once a segment's headers
  * are there and it carries a large payload, the rest of it is read
  * straight into the memory it is placed in (its CRC checked afterwards).
+ * The response to an RDMA Read of ours is read ahead: laid out as it
+ * should come, payloads in the sink, and checked once in.
  *
  * Completion semantics, as siw's: a Send or an RDMA Write completes when
  * its last byte went to TCP, an RDMA Read when the last Read Response
@@ -22,7 +24,7 @@
  *
  * soft_priv: what the provider's files share (soft_verbs.c: the device,
  * completion queues, events, memory regions, work queues, posting and the
- * ops table; soft_tx.c: the transmit ring, errors and Terminate;
+ * ops table; soft_tx.c: the transmit ring, errors and sending a Terminate;
  * soft_rx.c: receive, direct placement and read-ahead; soft_cm.c: MPA,
  * connections and listeners). Nothing outside common/soft/ sees it.
  */
@@ -426,15 +428,6 @@ void soft_conn_error(struct soft_conn *c, int status);
 /* Send a Terminate for segment @seg (or NULL), then error (RFC 5040 §4.8). */
 void soft_term_send(struct soft_conn *c, uint8_t layer, uint8_t etype, uint8_t ecode,
 		    const uint8_t *seg, size_t seg_len, int status);
-
-/* Terminate a tagged segment whose STag check failed with @e. */
-void soft_term_tagged(struct soft_conn *c, enum mem_err e, const uint8_t *seg, size_t len);
-
-/* Terminate a Read Request whose Data Source STag check failed with @e. */
-void soft_term_rreq(struct soft_conn *c, enum mem_err e, const uint8_t *seg, size_t len);
-
-/* Terminate an untagged segment with DDP error @ecode. */
-void soft_term_untagged(struct soft_conn *c, uint8_t ecode, const uint8_t *seg, size_t len);
 
 /* soft_rx.c */
 

@@ -13,6 +13,47 @@
 #include "common/be.h"
 #include "common/soft/soft_priv.h"
 
+/* Terminates for what a segment failed */
+
+/* A tagged segment's STag failed (RFC 5041 §7.2; access is RDMAP's). */
+static void term_tagged(struct soft_conn *c, enum mem_err e, const uint8_t *seg, size_t len)
+{
+	static const uint8_t code[] = {
+		[MEM_STAG] = IWARP_TERM_DDP_T_INVALID_STAG,
+		[MEM_PD] = IWARP_TERM_DDP_T_STAG_NOT_ASSOC,
+		[MEM_WRAP] = IWARP_TERM_DDP_T_TO_WRAP,
+		[MEM_BOUNDS] = IWARP_TERM_DDP_T_BASE_BOUNDS,
+	};
+
+	if (e == MEM_ACCESS)
+		soft_term_send(c, IWARP_TERM_RDMAP, IWARP_TERM_RDMAP_PROTECTION,
+			       IWARP_TERM_RDMAP_ACCESS, seg, len, -EPROTO);
+	else
+		soft_term_send(c, IWARP_TERM_DDP, IWARP_TERM_DDP_TAGGED, code[e], seg, len,
+			       -EPROTO);
+}
+
+/* A Read Request's Data Source STag failed: RDMAP's (RFC 5040 §4.8). */
+static void term_rreq(struct soft_conn *c, enum mem_err e, const uint8_t *seg, size_t len)
+{
+	static const uint8_t code[] = {
+		[MEM_STAG] = IWARP_TERM_RDMAP_INVALID_STAG,
+		[MEM_PD] = IWARP_TERM_RDMAP_STAG_NOT_ASSOC,
+		[MEM_ACCESS] = IWARP_TERM_RDMAP_ACCESS,
+		[MEM_WRAP] = IWARP_TERM_RDMAP_TO_WRAP,
+		[MEM_BOUNDS] = IWARP_TERM_RDMAP_BASE_BOUNDS,
+	};
+
+	soft_term_send(c, IWARP_TERM_RDMAP, IWARP_TERM_RDMAP_PROTECTION, code[e], seg, len,
+		       -EPROTO);
+}
+
+/* An untagged segment failed DDP's checks (RFC 5041 §7.2). */
+static void term_untagged(struct soft_conn *c, uint8_t ecode, const uint8_t *seg, size_t len)
+{
+	soft_term_send(c, IWARP_TERM_DDP, IWARP_TERM_DDP_UNTAGGED, ecode, seg, len, -EPROTO);
+}
+
 /* Receive: placement of one DDP segment */
 
 /* An RDMA Write segment (RFC 5040 §5.3): placed, nothing completes. */
@@ -26,7 +67,7 @@ static int rx_write(struct soft_conn *c, const struct iwarp_hdr *h, const uint8_
 		return 0;
 	e = soft_mem_check(c, h->stag, h->to, plen, RDMA_ACCESS_REMOTE_WRITE);
 	if (e != MEM_OK) {
-		soft_term_tagged(c, e, seg, len);
+		term_tagged(c, e, seg, len);
 		return -1;
 	}
 	if (p)
@@ -54,12 +95,12 @@ static int rx_read_resp_check(struct soft_conn *c, const struct iwarp_hdr *h, co
 		return -1;
 	}
 	if (h->stag != w->sge[0].lkey) {
-		soft_term_tagged(c, MEM_STAG, seg, len);
+		term_tagged(c, MEM_STAG, seg, len);
 		return -1;
 	}
 	if (h->to != w->sge[0].addr + w->got || plen > w->len - w->got ||
 	    (h->last && w->got + plen != w->len)) {
-		soft_term_tagged(c, MEM_BOUNDS, seg, len);
+		term_tagged(c, MEM_BOUNDS, seg, len);
 		return -1;
 	}
 	/* How the peer segments: what a read-ahead expects next. */
@@ -96,20 +137,20 @@ static struct soft_rwqe *rx_send_check(struct soft_conn *c, const struct iwarp_h
 	struct soft_rwqe *r;
 
 	if (h->qn != IWARP_QN_SEND) {
-		soft_term_untagged(c, IWARP_TERM_DDP_U_INVALID_QN, seg, len);
+		term_untagged(c, IWARP_TERM_DDP_U_INVALID_QN, seg, len);
 		return NULL;
 	}
 	if (h->msn != c->rx_msn[IWARP_QN_SEND]) {
-		soft_term_untagged(c, IWARP_TERM_DDP_U_MSN_RANGE, seg, len);
+		term_untagged(c, IWARP_TERM_DDP_U_MSN_RANGE, seg, len);
 		return NULL;
 	}
 	if (h->mo != (c->rx_in_msg ? c->rx_msg_off : 0)) {
-		soft_term_untagged(c, IWARP_TERM_DDP_U_INVALID_MO, seg, len);
+		term_untagged(c, IWARP_TERM_DDP_U_INVALID_MO, seg, len);
 		return NULL;
 	}
 	if (c->rq_head == c->rq_tail) {
 		/* RFC 5041 §7.2: no buffer available, the untagged error. */
-		soft_term_untagged(c, IWARP_TERM_DDP_U_NO_BUFFER, seg, len);
+		term_untagged(c, IWARP_TERM_DDP_U_NO_BUFFER, seg, len);
 		return NULL;
 	}
 	r = rq_at(c, c->rq_head);
@@ -124,7 +165,7 @@ static struct soft_rwqe *rx_send_check(struct soft_conn *c, const struct iwarp_h
 	if (plen > r->len - c->rx_msg_off) {
 		r->status = RDMA_WC_LOC_LEN_ERR;
 		r->done = true;
-		soft_term_untagged(c, IWARP_TERM_DDP_U_TOO_LONG, seg, len);
+		term_untagged(c, IWARP_TERM_DDP_U_TOO_LONG, seg, len);
 		return NULL;
 	}
 	return r;
@@ -208,22 +249,22 @@ static int rx_read_req(struct soft_conn *c, const struct iwarp_hdr *h, const uin
 	enum mem_err err;
 
 	if (h->qn != IWARP_QN_READ_REQ) {
-		soft_term_untagged(c, IWARP_TERM_DDP_U_INVALID_QN, seg, len);
+		term_untagged(c, IWARP_TERM_DDP_U_INVALID_QN, seg, len);
 		return -1;
 	}
 	/* More than IRD outstanding is out of the queue's MSN range. */
 	if (h->msn != c->rx_msn[IWARP_QN_READ_REQ] || c->irq_count >= c->ird) {
-		soft_term_untagged(c, IWARP_TERM_DDP_U_MSN_RANGE, seg, len);
+		term_untagged(c, IWARP_TERM_DDP_U_MSN_RANGE, seg, len);
 		return -1;
 	}
 	if (h->mo) {
-		soft_term_untagged(c, IWARP_TERM_DDP_U_INVALID_MO, seg, len);
+		term_untagged(c, IWARP_TERM_DDP_U_INVALID_MO, seg, len);
 		return -1;
 	}
 	if (q->size) {
 		err = soft_mem_check(c, q->src_stag, q->src_to, q->size, RDMA_ACCESS_REMOTE_READ);
 		if (err != MEM_OK) {
-			soft_term_rreq(c, err, seg, len);
+			term_rreq(c, err, seg, len);
 			return -1;
 		}
 	}
