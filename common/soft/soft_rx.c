@@ -484,6 +484,20 @@ static int rx_direct_start(struct soft_conn *c, const uint8_t *b, size_t avail, 
 	return 0;
 }
 
+/*
+ * The CRC of an FPDU read in place: @ctx holds its header and payload, the
+ * trailer @trl (@tlen bytes) its PAD and CRC. On a mismatch, the Terminate
+ * (RFC 5044 §8) and false.
+ */
+static bool rx_crc_end(struct soft_conn *c, struct digest_ctx *ctx, const uint8_t *trl, size_t tlen)
+{
+	digest_update(ctx, trl, tlen - IWARP_FPDU_CRC_LEN);
+	if (digest_final(ctx) == digest_load(trl + tlen - IWARP_FPDU_CRC_LEN))
+		return true;
+	soft_term_send(c, IWARP_TERM_LLP, IWARP_TERM_LLP_MPA, IWARP_TERM_MPA_CRC, NULL, 0, -EPROTO);
+	return false;
+}
+
 /* The FPDU read straight into place is whole: check its CRC, finish. */
 static void rx_direct_end(struct soft_conn *c)
 {
@@ -499,12 +513,8 @@ static void rx_direct_end(struct soft_conn *c)
 		k = rx_target(c, &d->h, 0, d->plen, iov);
 		for (i = 0; i < k; i++)
 			digest_update(&d->crc, iov[i].iov_base, iov[i].iov_len);
-		digest_update(&d->crc, d->trailer, tlen - IWARP_FPDU_CRC_LEN);
-		if (digest_final(&d->crc) != digest_load(d->trailer + tlen - IWARP_FPDU_CRC_LEN)) {
-			soft_term_send(c, IWARP_TERM_LLP, IWARP_TERM_LLP_MPA, IWARP_TERM_MPA_CRC,
-				       NULL, 0, -EPROTO);
+		if (!rx_crc_end(c, &d->crc, d->trailer, tlen))
 			return;
-		}
 	}
 	switch (d->h.opcode) {
 	case IWARP_OP_READ_RESP:
@@ -721,7 +731,6 @@ static bool rx_ahead_end(struct soft_conn *c, const struct soft_swqe *w, int i)
 {
 	struct soft_ahead *a = c->ahead;
 	struct iwarp_hdr h = {.last = a->f[i].pos + a->f[i].plen == w->len};
-	size_t tl = a->f[i].tlen;
 	struct digest_ctx crc;
 	int k;
 
@@ -732,12 +741,8 @@ static bool rx_ahead_end(struct soft_conn *c, const struct soft_swqe *w, int i)
 
 			digest_update(&crc, v.iov_base, v.iov_len);
 		}
-		digest_update(&crc, a->trl[i], tl - IWARP_FPDU_CRC_LEN);
-		if (digest_final(&crc) != digest_load(a->trl[i] + tl - IWARP_FPDU_CRC_LEN)) {
-			soft_term_send(c, IWARP_TERM_LLP, IWARP_TERM_LLP_MPA, IWARP_TERM_MPA_CRC,
-				       NULL, 0, -EPROTO);
+		if (!rx_crc_end(c, &crc, a->trl[i], a->f[i].tlen))
 			return false;
-		}
 	}
 	c->st.rx_fpdus++;
 	c->st.ahead_fpdus++;

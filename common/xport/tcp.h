@@ -107,8 +107,8 @@ int tcp_flush(struct tcp_stream *s);
  * The next whole PDU, reading the socket when the buffer holds none.
  * Returns 1 with @out filled (its pointers are into the stream's buffer,
  * valid until the next tcp_recv(), but for the data of a placed PDU,
- * which is where the place callback said); 0 when no whole PDU is there and the
- * socket has nothing more now; or an error that ends the stream:
+ * which is where the place callback said); 0 when no whole PDU is there
+ * and the socket has nothing more now; or an error that ends the stream:
  * -ECONNRESET (end of file), -EPROTO, -E2BIG (over max_recv_dsl) and the
  * other errors of pdu_total_len()/pdu_parse() for a bad PDU, -EBADMSG for
  * a header digest error, -ENOMEM, or recv(2)'s -errno. A data digest
