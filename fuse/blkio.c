@@ -255,8 +255,10 @@ static void slot_done(struct ini_cmd *c)
 	int err = c->err;
 
 	/* A disk moves every block asked or fails: a short transfer would
-	 * hand the application stale bytes as data. */
-	if (!err && c->dir != INI_DIR_NONE && c->residual)
+	 * hand the application stale bytes as data. Not so UNMAP's parameter
+	 * list: tgt answers GOOD with all of it as residual, having unmapped
+	 * (Linux's sd ignores a discard's residual too). */
+	if (!err && c->dir != INI_DIR_NONE && c->residual && c->cdb[0] != OP_UNMAP)
 		err = -EIO;
 	account(r->d, c, err);
 	sl->busy = false;

@@ -27,6 +27,7 @@ struct fake {
 	unsigned int unmaps, syncs;
 	uint8_t fail_opcode; /* fail commands with this opcode... */
 	int fail_err;	     /* ...with this error */
+	bool unmap_residual; /* answer UNMAP GOOD, residual = its length */
 };
 
 static struct fake f;
@@ -89,9 +90,11 @@ static bool fake_step(struct fake *fk)
 		c->err = fk->fail_err;
 	else if (c->cdb[0] == 0x88 || c->cdb[0] == 0x8a)
 		fake_rw(fk, c);
-	else if (c->cdb[0] == 0x42)
+	else if (c->cdb[0] == 0x42) {
 		fake_unmap(fk, c);
-	else if (c->cdb[0] == 0x91)
+		if (fk->unmap_residual)
+			c->residual = c->len;
+	} else if (c->cdb[0] == 0x91)
 		fk->syncs++;
 	else
 		ck_abort_msg("unexpected opcode 0x%02x", c->cdb[0]);
@@ -368,6 +371,27 @@ START_TEST(test_short_transfer_is_eio)
 }
 END_TEST
 
+/* tgt 1.0.85 answers UNMAP GOOD with a residual of the whole parameter
+ * list, having unmapped: not a short transfer. Linux's sd ignores the
+ * residual of a discard too. */
+START_TEST(test_unmap_residual_ignored)
+{
+	static struct result r;
+	uint64_t i;
+
+	memset(f.disk, 0xff, sizeof(f.disk));
+	f.unmap_residual = true;
+	blkio_punch(&d, 0, 4 * BS, on_done, &r);
+	fake_run();
+	ck_assert(r.done);
+	ck_assert_int_eq(r.res, 0);
+	ck_assert_uint_eq(f.unmaps, 1);
+	ck_assert_uint_eq(d.st.cmd_errors, 0);
+	for (i = 0; i < 4 * BS; i++)
+		ck_assert_uint_eq(f.disk[i], 0);
+}
+END_TEST
+
 START_TEST(test_sync_whole_lun)
 {
 	static struct result r;
@@ -412,6 +436,7 @@ static Suite *blkio_suite(void)
 	tcase_add_test(tc, test_punch_unsupported);
 	tcase_add_test(tc, test_error_releases_range);
 	tcase_add_test(tc, test_short_transfer_is_eio);
+	tcase_add_test(tc, test_unmap_residual_ignored);
 	tcase_add_test(tc, test_sync_whole_lun);
 	tcase_add_test(tc, test_large_request_parallel);
 	suite_add_tcase(su, tc);
