@@ -292,11 +292,16 @@ static int parse_flags(int argc, char **argv, struct opts *o, char *err, size_t 
 		{"version", no_argument, NULL, 'V'},  {"foreground", no_argument, NULL, 'f'},
 		{"debug", no_argument, NULL, 'd'},    {0},
 	};
-	int opt, ret;
+	const char *bad;
+	int opt, ret, at;
 
 	opterr = 0;
-	optind = 1;
-	while ((opt = getopt_long(argc, argv, "+o:fdhV", longopts, NULL)) != -1) {
+	optind = 0; /* 0, not 1: glibc forgets a half-read cluster like -xf */
+	for (;;) {
+		at = optind ? optind : 1;
+		opt = getopt_long(argc, argv, "+o:fdhV", longopts, NULL);
+		if (opt == -1)
+			break;
 		switch (opt) {
 		case 'o':
 			ret = opts_parse_list(o, optarg, err, errlen);
@@ -321,8 +326,14 @@ static int parse_flags(int argc, char **argv, struct opts *o, char *err, size_t 
 		default:
 			if (optopt == 'o')
 				return fail(err, errlen, "-o needs a list of options");
-			return fail(err, errlen, "unknown option '%s' (try --help)",
-				    argv[optind - 1]);
+			/* The argument it was in: passed, unless it stopped
+			 * inside a cluster (-xf). A long one is named whole,
+			 * a short one alone. */
+			bad = optind > at ? argv[optind - 1] : argv[optind];
+			if (strncmp(bad, "--", 2) && optopt)
+				return fail(err, errlen, "unknown option '-%c' (try --help)",
+					    optopt);
+			return fail(err, errlen, "unknown option '%s' (try --help)", bad);
 		}
 	}
 	return 0;
@@ -444,7 +455,11 @@ static int chap_file(const char *path, struct opts_chap *c, char *err, size_t er
 		lineno++;
 		ret = chap_line(c, line);
 	}
-	if (ret)
+	if (!ret && ferror(f)) {
+		/* a directory, an I/O error: not an empty file */
+		ret = -errno;
+		snprintf(err, errlen, "%s: %s", path, strerror(-ret));
+	} else if (ret)
 		snprintf(err, errlen,
 			 "%s:%u: expected user=, password=, target_user= or target_password= "
 			 "(values below %d bytes)",
@@ -481,8 +496,10 @@ int opts_load_chap(const struct opts *o, const char *url_user, const char *url_s
 
 	memset(c, 0, sizeof(*c));
 	if (chap_offer(c, 0, url_user ? url_user : "") ||
-	    chap_offer(c, 1, url_secret ? url_secret : ""))
-		return fail(err, errlen, "CHAP: a name or password in the URL is too long");
+	    chap_offer(c, 1, url_secret ? url_secret : "")) {
+		ret = fail(err, errlen, "CHAP: a name or password in the URL is too long");
+		goto err_wipe;
+	}
 	if (o->chap_file) {
 		ret = chap_file(o->chap_file, c, err, errlen);
 		if (ret)
