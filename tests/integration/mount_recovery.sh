@@ -6,8 +6,11 @@
 # reconnect and reissue what had no answer, so that fio sees a delay, not
 # an error: fio exits 0, and its read-back finds no bad block. Then again
 # while a reader goes through the LUN file 1 MiB at a time: every chunk
-# must come back as the target has it, none with an error. Against
-# iser-target and against tgt.
+# must come back as the target has it, none with an error. Lastly a mount
+# with recovery_timeout=3: with the target gone, a read waits about 3 s
+# and fails with EIO, later ones at once, a write too; once the target is
+# back, the same mount reads the target's data again. Against iser-target
+# and against tgt.
 #
 # usage: mount_recovery.sh ISER-TARGET ISER-MOUNT
 set -u
@@ -117,19 +120,71 @@ late() {
   fi
 }
 
+# reconnects MNT: the session's count of reconnections, from .stats.
+reconnects() { sed -n 's/^session .* reconnects=\([0-9]*\).*/\1/p' "$1/.stats"; }
+
 # after KIND WHEN: iser-mount is back on the target, and consistent.
 after() {
-  local k=$1 f=$dir/mnt-$1/lun${lun[$1,0]}
-  if [ -n "$(ss -Htn state established "dport = :${t_port[$k]}")" ]; then
-    ok "$k ($2): iser-mount is logged in to the restarted target"
+  local k=$1 f=$dir/mnt-$1/lun${lun[$1,0]} n
+  n=$(reconnects "$dir/mnt-$k")
+  if [ -n "$(ss -Htn state established "dport = :${t_port[$k]}")" ] && [ "${n:-0}" -ge 1 ]; then
+    ok "$k ($2): iser-mount is logged in to the restarted target ($n reconnections in .stats)"
   else
-    not_ok "$k ($2): no connection to the restarted target"
+    not_ok "$k ($2): no connection to the restarted target, or reconnects=${n:-?} in .stats"
   fi
   if ml_same "$f" "${back[$k,0]}" >"$dir/cmp.out"; then
     ok "$k ($2): the LUN file reads back as the target's backing file"
   else
     not_ok "$k ($2): LUN file and backing file differ: $(head -1 "$dir/cmp.out")"
   fi
+}
+
+# timed CMD...: run CMD, output to $dir/timed.err, its duration in ms in $ms.
+timed() {
+  local t0=$EPOCHREALTIME rc
+  "$@" 2>"$dir/timed.err"
+  rc=$?
+  ms=$(((${EPOCHREALTIME/./} - ${t0/./}) / 1000))
+  return $rc
+}
+
+# expiry KIND: recovery_timeout=3 gives up on the I/O, not on the target.
+expiry() {
+  local k=$1 m=$dir/exp-$1 f=$dir/exp-$1/lun${lun[$1,0]} ms i up=
+  ml_mount "$m" "${url[$k]}/${lun[$k,0]}" recovery_timeout=3 || {
+    not_ok "$k: mount with recovery_timeout=3"
+    return
+  }
+  dd if="$f" of=/dev/null bs=4k count=1 iflag=direct status=none
+  ml_kill9 "$k"
+  if timed dd if="$f" of=/dev/null bs=4k count=1 iflag=direct status=none; then
+    not_ok "$k: with the target gone, a read succeeded"
+  elif ! grep -q 'Input/output error' "$dir/timed.err"; then
+    not_ok "$k: with the target gone, a read failed, but not with EIO: $(cat "$dir/timed.err")"
+  elif ((ms < 1500 || ms > 20000)); then
+    not_ok "$k: with the target gone, a read failed after $ms ms, not about 3 s"
+  else
+    ok "$k: with the target gone, a read fails with EIO after $ms ms (recovery_timeout=3)"
+  fi
+  if ! timed dd if="$f" of=/dev/null bs=4k count=1 iflag=direct status=none &&
+    grep -q 'Input/output error' "$dir/timed.err" && ((ms < 1000)) &&
+    ! dd if=/dev/zero of="$f" bs=4k count=1 conv=notrunc,nocreat oflag=direct status=none \
+      2>"$dir/dd.err" && grep -q 'Input/output error' "$dir/dd.err"; then
+    ok "$k: after the timeout, a read fails with EIO at once ($ms ms), and a write too"
+  else
+    not_ok "$k: after the timeout: read in $ms ms: $(cat "$dir/timed.err"), write: $(cat "$dir/dd.err")"
+  fi
+  ml_restart "$k"
+  for i in $(seq 100); do
+    dd if="$f" of=/dev/null bs=4k count=1 iflag=direct status=none 2>/dev/null && up=$i && break
+    sleep 0.2
+  done
+  if [ -n "$up" ] && ml_same "$f" "${back[$k,0]}" >/dev/null && [ "$(reconnects "$m")" -ge 1 ]; then
+    ok "$k: the target back, the same mount reads its data again ($(reconnects "$m") reconnection)"
+  else
+    not_ok "$k: the target back, but the mount does not read it (reconnects=$(reconnects "$m"))"
+  fi
+  ml_unmount "$m" term || not_ok "$k: SIGTERM: iser-mount exited $?"
 }
 
 for k in $kinds; do
@@ -143,6 +198,7 @@ for k in $kinds; do
   else
     not_ok "$k: mount"
   fi
+  expiry "$k"
   ml_stop "$k"
 done
 ml_done
