@@ -10,7 +10,9 @@
 # Then the refusals: a wrong target name, a LUN that does not exist, a
 # port where no target listens, a mount point that is not empty, a bad
 # URL. Each must exit non-zero with one line on stderr naming the cause,
-# and leave nothing mounted. Lastly, without -f iser-mount goes to the
+# and leave nothing mounted. --discover lists the LUNs; the options
+# direct_io (the default), cache, max_io, initiator and allow_other do
+# what they say, seen in .stats, the target and another user's access. Lastly, without -f iser-mount goes to the
 # background once mounted, and leaves with fusermount3 -u.
 # Against iser-target and against tgt (whose LUN 0 is its controller: the
 # disks are LUNs 1 to 3 there).
@@ -198,6 +200,118 @@ one_port() { # KIND
   fi
 }
 
+# discover KIND: --discover lists the target, its portal and each LUN
+# with its size, block size and read-only flag, and a URL to mount it by.
+discover() {
+  local k=$1 o=$dir/disc-$1.out i l sizes=(64 32 16) good=1 want
+  if ! "$mbin" --discover "iscsi://127.0.0.1:${t_port[$k]}" >"$o" 2>&1; then
+    not_ok "$k: --discover failed: $(head -3 "$o")"
+    return
+  fi
+  grep -qx "Target: $iqn_base:luns-$k" "$o" &&
+    grep -qx "  Portal: 127.0.0.1:${t_port[$k]},1" "$o" || good=0
+  for i in 0 1 2; do
+    l=$(grep "^  LUN ${lun[$k,$i]}: " "$o")
+    want="${sizes[i]}.0 MiB ($((sizes[i] << 20)) bytes, $((sizes[i] << 11)) x 512)"
+    [[ "$l" == *"$want"* ]] || good=0
+    if [ "$i" = 2 ]; then [[ "$l" == *", read-only"* ]] || good=0; else [[ "$l" != *read-only* ]] || good=0; fi
+    grep -qx " *iscsi://127.0.0.1:${t_port[$k]}/$iqn_base:luns-$k/${lun[$k,$i]}" "$o" || good=0
+  done
+  if [ $good = 1 ]; then
+    ok "$k: --discover lists the target and its 3 LUNs with sizes, read-only and URLs"
+  else
+    not_ok "$k: --discover output:"
+    sed 's/^/#   /' "$o"
+  fi
+}
+
+# lun_counter MNT LUNFILE KEY: KEY's value on the LUN's line of .stats.
+lun_counter() { sed -n "s/^$2 .* $3=\([0-9]*\).*/\1/p" "$1/.stats"; }
+
+# options KIND: what the mount options change, seen from outside. By
+# default the file bypasses the page cache and a 1 MiB request is one
+# FUSE request and one SCSI command; -o cache keeps what was read, -o
+# max_io=64k cuts 1 MiB into 16 commands, -o initiator= is the name the
+# target sees; without -o allow_other another user cannot open the file
+# (FUSE refuses whatever the mode), with it they can.
+options() {
+  local k=$1 m=$dir/opt-$1 l=lun${lun[$1,0]} f r0 r1 w0 w1 c0 c1 name
+  f=$m/$l
+  name=iqn.2026-11.org.iserkit:test-$k
+  chmod 711 "$dir" # mktemp's 0700 would stop the other user before FUSE does
+  ml_mount "$m" "${url[$k]}/${lun[$k,0]}" "initiator=$name" || {
+    not_ok "$k: mount with -o initiator"
+    return
+  }
+  r0=$(lun_counter "$m" "$l" reads)
+  dd if="$f" of=/dev/null bs=1M count=1 status=none
+  dd if="$f" of=/dev/null bs=1M count=1 status=none
+  r1=$(lun_counter "$m" "$l" reads)
+  w0=$(lun_counter "$m" "$l" writes)
+  c0=$(lun_counter "$m" "$l" cmds)
+  dd if=/dev/urandom of="$f" bs=1M count=1 conv=notrunc,nocreat oflag=direct status=none
+  w1=$(lun_counter "$m" "$l" writes)
+  c1=$(lun_counter "$m" "$l" cmds)
+  if [ $((r1 - r0)) = 2 ] && [ $((w1 - w0)) = 1 ] && [ $((c1 - c0)) = 1 ]; then
+    ok "$k: by default each read reaches the target; 1 MiB is one FUSE write, one command"
+  else
+    not_ok "$k: default: 2 reads of 1 MiB made $((r1 - r0)) requests; a 1 MiB write $((w1 - w0)) requests and $((c1 - c0)) commands"
+  fi
+  if [ "${t_kind[$k]}" = tgt ]; then
+    tgtadm -C "${t_port[$k]}" --lld iscsi --op show --mode target >"$dir/tgt-show.out" 2>&1
+    grep -q "Initiator: $name " "$dir/tgt-show.out"
+  else
+    grep -q "($name) to $iqn_base:luns-$k" "${t_log[$k]}"
+  fi
+  # shellcheck disable=SC2181 # the if above, whichever branch ran
+  if [ $? = 0 ]; then
+    ok "$k: -o initiator=$name is the name the target sees"
+  else
+    not_ok "$k: the target does not know us as $name"
+  fi
+  if [ "$(id -u)" != 0 ]; then
+    echo "# allow_other not checked: acting as another user needs root"
+  elif setpriv --reuid=65534 --regid=65534 --clear-groups \
+    dd if="$f" of=/dev/null bs=4k count=1 status=none 2>"$dir/setpriv.err"; then
+    not_ok "$k: without allow_other, another user read the file"
+  elif grep -q 'Permission denied' "$dir/setpriv.err"; then
+    ok "$k: without allow_other, another user gets EACCES"
+  else
+    not_ok "$k: without allow_other: $(cat "$dir/setpriv.err")"
+  fi
+  ml_unmount "$m" term || not_ok "$k: SIGTERM: iser-mount exited $?"
+  ml_mount "$m" "${url[$k]}/${lun[$k,0]}" cache,max_io=64k,allow_other || {
+    not_ok "$k: mount -o cache,max_io=64k,allow_other"
+    return
+  }
+  r0=$(lun_counter "$m" "$l" reads)
+  dd if="$f" of=/dev/null bs=1M count=1 status=none
+  dd if="$f" of=/dev/null bs=1M count=1 status=none
+  r1=$(lun_counter "$m" "$l" reads)
+  c0=$(lun_counter "$m" "$l" cmds)
+  dd if=/dev/urandom of="$f" bs=1M count=1 conv=notrunc,nocreat oflag=direct status=none
+  c1=$(lun_counter "$m" "$l" cmds)
+  if [ "$r1" -gt "$r0" ] && [ "$(dd if="$f" bs=1M count=1 status=none | cmp - "${back[$k,0]}" -n 1048576 2>&1)" = "" ]; then
+    r0=$(lun_counter "$m" "$l" reads)
+    dd if="$f" of=/dev/null bs=1M count=1 status=none
+    r1=$(lun_counter "$m" "$l" reads)
+  fi
+  if [ "$r1" = "$r0" ] && [ $((c1 - c0)) = 16 ]; then
+    ok "$k: -o cache: a read again comes from the page cache; max_io=64k: 1 MiB in 16 commands"
+  else
+    not_ok "$k: -o cache,max_io=64k: a cached read made $((r1 - r0)) requests; 1 MiB made $((c1 - c0)) commands"
+  fi
+  if [ "$(id -u)" != 0 ]; then
+    :
+  elif setpriv --reuid=65534 --regid=65534 --clear-groups \
+    dd if="$f" of=/dev/null bs=4k count=1 status=none 2>"$dir/setpriv.err"; then
+    ok "$k: with allow_other, another user reads the file"
+  else
+    not_ok "$k: with allow_other: $(cat "$dir/setpriv.err")"
+  fi
+  ml_unmount "$m" term || not_ok "$k: SIGTERM: iser-mount exited $?"
+}
+
 # Errors before any login: the same whatever the target.
 local_errors() {
   local m=$dir/err p
@@ -251,6 +365,8 @@ for k in $kinds; do
   one_lun "$k"
   chap "$k"
   errors "$k"
+  discover "$k"
+  options "$k"
   [ "$k" = iser-soft ] && one_port "$k"
   if [ "$k" = iser ]; then
     local_errors
