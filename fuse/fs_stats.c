@@ -26,16 +26,19 @@ static void put_session(FILE *f, const struct fs *fs)
 	fprintf(f,
 		"session target=%s portal=%s connected=%d cmds=%llu errors=%llu read_bytes=%llu "
 		"write_bytes=%llu lat_mean_us=%llu lat_max_us=%llu timeouts=%llu "
-		"reconnects=%llu reissued=%llu inflight=%u rx_pdus=%llu tx_pdus=%llu "
+		"reconnects=%llu reissued=%llu aborts=%llu lun_resets=%llu tmf_rsps=%llu "
+		"pings=%llu ping_fails=%llu inflight=%u rx_pdus=%llu tx_pdus=%llu "
 		"notifications=%llu polls=%llu completions=%llu\n",
 		fs->cfg.target, fs->cfg.portal, st.connected, (unsigned long long)st.cmds,
 		(unsigned long long)st.errors, (unsigned long long)st.read_bytes,
 		(unsigned long long)st.write_bytes, mean_us(st.lat_ns_sum, st.cmds),
 		(unsigned long long)(st.lat_ns_max / 1000), (unsigned long long)st.timeouts,
-		(unsigned long long)st.reconnects, (unsigned long long)st.reissued, st.inflight,
-		(unsigned long long)st.rx_pdus, (unsigned long long)st.tx_pdus,
-		(unsigned long long)st.notifications, (unsigned long long)st.polls,
-		(unsigned long long)st.completions);
+		(unsigned long long)st.reconnects, (unsigned long long)st.reissued,
+		(unsigned long long)st.aborts, (unsigned long long)st.lun_resets,
+		(unsigned long long)st.tmf_rsps, (unsigned long long)st.pings,
+		(unsigned long long)st.ping_fails, st.inflight, (unsigned long long)st.rx_pdus,
+		(unsigned long long)st.tx_pdus, (unsigned long long)st.notifications,
+		(unsigned long long)st.polls, (unsigned long long)st.completions);
 }
 
 static void put_fuse(FILE *f, const struct fs *fs)

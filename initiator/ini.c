@@ -499,6 +499,7 @@ static void rsp_tmf(struct ini_session *sess, const struct pdu *p)
 	if (p->bhs.itt != sess->tmf_itt)
 		return;
 	sess->tmf_itt = PDU_RSVD_TAG;
+	sess->st.tmf_rsps++;
 	/* The aborted or reset commands will get no response (§4.2.3.3):
 	 * send them again. */
 	for (cmd = sess->inflight.next; cmd != &sess->inflight;) {
@@ -609,6 +610,10 @@ static void tmf_send(struct ini_session *sess, uint8_t function, struct ini_cmd 
 	sess->tmf_itt = bhs.itt;
 	sess->tmf_function = function;
 	sess->tmf_sent_ns = sched_now(sess->sched);
+	if (function == TMF_ABORT_TASK)
+		sess->st.aborts++;
+	else
+		sess->st.lun_resets++;
 	conn_send(sess, &bhs, NULL, 0, NULL);
 }
 
@@ -655,8 +660,10 @@ static void sess_keepalive(struct ini_session *sess, uint64_t now)
 	struct pdu_bhs nop = {.opcode = PDU_OP_NOP_OUT, .final = true};
 
 	if (c->ping_sent_ns) {
-		if (now - c->ping_sent_ns >= 2 * interval)
+		if (now - c->ping_sent_ns >= 2 * interval) {
+			sess->st.ping_fails++;
 			sess_conn_lost(sess, -ETIMEDOUT, "no answer to a NOP-Out ping");
+		}
 		return;
 	}
 	if (now - c->last_rx_ns < interval)
@@ -666,6 +673,7 @@ static void sess_keepalive(struct ini_session *sess, uint64_t now)
 	nop.nop.ttt = PDU_RSVD_TAG;
 	sess_fill_sn(sess, &nop, true);
 	c->ping_sent_ns = now;
+	sess->st.pings++;
 	conn_send(sess, &nop, NULL, 0, NULL);
 }
 

@@ -112,6 +112,11 @@ struct ini_stats {
 	uint64_t reconnects; /* successful logins after a lost connection */
 	uint64_t reissued;   /* commands sent again after a reconnect */
 	uint64_t timeouts;   /* commands that hit cmd_timeout */
+	uint64_t aborts;     /* ABORT TASK sent (after a timeout) */
+	uint64_t lun_resets; /* LOGICAL UNIT RESET sent (an abort unanswered) */
+	uint64_t tmf_rsps;   /* answers to either */
+	uint64_t pings;	     /* NOP-Out keepalive pings sent */
+	uint64_t ping_fails; /* pings unanswered: the connection dropped */
 	uint64_t rx_pdus, tx_pdus;
 	unsigned int inflight; /* submitted, not yet done */
 	bool connected;

@@ -1,7 +1,11 @@
 #!/bin/bash
 # The initiator library against targets: tgt (nobody here wrote it) with
 # and without CRC32C digests and with one-way and mutual CHAP, then
-# iser-target killed with SIGKILL and restarted mid-run. Each run is
+# iser-target killed with SIGKILL and restarted mid-run, and frozen with
+# SIGSTOP: long enough for the whole chain of command timeout, ABORT TASK,
+# LUN RESET and reconnection; short enough for the ABORT TASK to be
+# answered; and with no command timing out, for the NOP-Out keepalive to
+# find the target dead. Over iSCSI/TCP and iSER. Each run is
 # ini_stress: random reads and writes at queue depth 32 with every byte
 # checked against a shadow copy; no command may fail.
 #
@@ -140,23 +144,48 @@ recovery() {
     cat "$dir/stress.out"
   fi
 
-  # iser-target frozen (SIGSTOP) for 6 s with commands in flight: they
-  # time out (2 s), ABORT TASK and LUN RESET get no answer either, the
-  # session recovers on a new connection once the target thaws; nothing
-  # fails.
-  STRESS_CMD_TIMEOUT=2 "$stress" 127.0.0.1 "$port" "$iqn" 0 8 16 >"$dir/stress.out" 2>&1 &
-  sp=$!
-  tl_children=("$sp")
-  sleep 1.5
-  kill -STOP "$pid"
-  sleep 6
-  kill -CONT "$pid"
-  if tl_wait_exit "$sp" 60 && grep -q 'timeouts [1-9]' "$dir/stress.out"; then
-    ok "$label: iser-target frozen for 6 s: $(cat "$dir/stress.out")"
-  else
-    not_ok "$label: iser-target frozen for 6 s:"
-    cat "$dir/stress.out"
-  fi
+  # frozen WHAT SECONDS REGEX...: ini_stress for 8 s at QD 16 with the
+  # environment the caller set; 1.5 s in, iser-target is frozen (SIGSTOP)
+  # for SECONDS; the run must end with no failure and its counters match
+  # every REGEX.
+  frozen() {
+    local what=$1 secs=$2 re
+    shift 2
+    "$stress" 127.0.0.1 "$port" "$iqn" 0 8 16 >"$dir/stress.out" 2>&1 &
+    sp=$!
+    tl_children=("$sp")
+    sleep 1.5
+    kill -STOP "$pid"
+    sleep "$secs"
+    kill -CONT "$pid"
+    if ! tl_wait_exit "$sp" 60 || ! grep -q 'failures 0 miscompares 0' "$dir/stress.out"; then
+      not_ok "$label: iser-target frozen for $secs s ($what):"
+      cat "$dir/stress.out"
+      return
+    fi
+    for re in "$@"; do
+      if ! grep -qE "$re" "$dir/stress.out"; then
+        not_ok "$label: iser-target frozen for $secs s ($what): not /$re/: $(cat "$dir/stress.out")"
+        return
+      fi
+    done
+    ok "$label: iser-target frozen for $secs s ($what): $(cat "$dir/stress.out")"
+  }
+  # Command timeout 2 s: commands time out (2-3 s in: the check runs
+  # each second), ABORT TASK gets no answer in 2 s, nor does the LUN
+  # RESET after it (at most 7 s in); the connection is dropped, and the
+  # session recovers on a new one once the target thaws (10.5 s in).
+  STRESS_CMD_TIMEOUT=2 frozen "abort, LUN reset, reconnect" 9 \
+    'timeouts [1-9]' 'aborts [1-9]' 'lun_resets [1-9]' 'reconnects [1-9]'
+  # Frozen for 3.5 s: a command times out, and its ABORT TASK is
+  # answered once the target thaws, before its own 2 s are up.
+  STRESS_CMD_TIMEOUT=2 frozen "abort answered" 3.5 \
+    'timeouts [1-9]' 'aborts [1-9]' 'tmf_rsps [1-9]'
+  # Keepalive: a NOP-Out after 1 s without a word from the target; no
+  # answer in 2 s more drops the connection (before any command timeout,
+  # 30 s by default); recovery once the target thaws.
+  STRESS_NOP_INTERVAL=1 frozen "keepalive" 6 \
+    'timeouts 0 ' 'pings [1-9]' 'ping_fails [1-9]' 'reconnects [1-9]'
   tl_stop
 }
 

@@ -145,6 +145,8 @@ int main(int argc, char **argv)
 	o.header_digest = o.data_digest = getenv("STRESS_DIGESTS") != NULL;
 	if (getenv("STRESS_CMD_TIMEOUT"))
 		o.cmd_timeout = (unsigned int)strtoul(getenv("STRESS_CMD_TIMEOUT"), NULL, 10);
+	if (getenv("STRESS_NOP_INTERVAL"))
+		o.nop_interval = (unsigned int)strtoul(getenv("STRESS_NOP_INTERVAL"), NULL, 10);
 	if (getenv("STRESS_CHAP_MD5"))
 		o.chap_algs = INI_CHAP_MD5;
 	o.recovery_timeout = 60;
@@ -188,11 +190,14 @@ int main(int argc, char **argv)
 			sched_run_once(sc);
 	ini_session_stats(sess, &st);
 	printf("ops %lu failures %lu miscompares %lu reconnects %llu reissued %llu timeouts %llu "
+	       "aborts %llu lun_resets %llu tmf_rsps %llu pings %llu ping_fails %llu "
 	       "notifications %llu polls %llu completions %llu\n",
 	       done_ops, failures, miscompares, (unsigned long long)st.reconnects,
 	       (unsigned long long)st.reissued, (unsigned long long)st.timeouts,
-	       (unsigned long long)st.notifications, (unsigned long long)st.polls,
-	       (unsigned long long)st.completions);
+	       (unsigned long long)st.aborts, (unsigned long long)st.lun_resets,
+	       (unsigned long long)st.tmf_rsps, (unsigned long long)st.pings,
+	       (unsigned long long)st.ping_fails, (unsigned long long)st.notifications,
+	       (unsigned long long)st.polls, (unsigned long long)st.completions);
 	ini_session_destroy(sess);
 	sched_destroy(sc);
 	free(ops);
