@@ -95,7 +95,7 @@ sub_block() {
   w0=$(counter "$m" "lun${lun[$k,0]}" waits)
   r0=$(counter "$m" "lun${lun[$k,0]}" rmw)
   fio --name=sub --filename="$f" --rw=write --bs=100 --offset=$off --size=$n --direct=1 \
-    --ioengine=libaio --iodepth=16 --verify=crc32c --do_verify=1 --verify_fatal=1 \
+    --ioengine=libaio --iodepth=16 --verify=crc32c --do_verify=1 --verify_fatal=1 --verify_state_save=0 \
     --randseed=3 >"$dir/fio-sub.out" 2>&1
   rc=$?
   w1=$(counter "$m" "lun${lun[$k,0]}" waits)
