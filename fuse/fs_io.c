@@ -65,7 +65,8 @@ static struct fs_io *io_new(fuse_req_t req, struct fs_lun *l, enum io_kind kind)
 	io->owned = NULL;
 	io->reg = NULL;
 	fs->pending++;
-	l->st.inflight++;
+	if (++l->st.inflight > l->st.inflight_max)
+		l->st.inflight_max = l->st.inflight;
 	return io;
 }
 

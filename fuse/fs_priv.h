@@ -30,10 +30,10 @@ struct fs_text {
 /* Counters of the FUSE requests on one LUN file. */
 struct fs_lun_stats {
 	uint64_t reads, writes, fsyncs, punches;
-	uint64_t read_bytes, write_bytes; /* returned to the application */
-	uint64_t errors;		  /* requests answered with an error */
-	uint64_t lat_ns_sum, lat_ns_max;  /* arrival to answer */
-	unsigned int inflight;
+	uint64_t read_bytes, write_bytes;    /* returned to the application */
+	uint64_t errors;		     /* requests answered with an error */
+	uint64_t lat_ns_sum, lat_ns_max;     /* arrival to answer */
+	unsigned int inflight, inflight_max; /* requests not yet answered */
 };
 
 struct fs_lun {

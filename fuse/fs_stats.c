@@ -27,7 +27,7 @@ static void put_session(FILE *f, const struct fs *fs)
 		"session target=%s portal=%s connected=%d cmds=%llu errors=%llu read_bytes=%llu "
 		"write_bytes=%llu lat_mean_us=%llu lat_max_us=%llu timeouts=%llu "
 		"reconnects=%llu reissued=%llu aborts=%llu lun_resets=%llu tmf_rsps=%llu "
-		"pings=%llu ping_fails=%llu inflight=%u rx_pdus=%llu tx_pdus=%llu "
+		"pings=%llu ping_fails=%llu inflight=%u sent_max=%u rx_pdus=%llu tx_pdus=%llu "
 		"notifications=%llu polls=%llu completions=%llu\n",
 		fs->cfg.target, fs->cfg.portal, st.connected, (unsigned long long)st.cmds,
 		(unsigned long long)st.errors, (unsigned long long)st.read_bytes,
@@ -36,9 +36,10 @@ static void put_session(FILE *f, const struct fs *fs)
 		(unsigned long long)st.reconnects, (unsigned long long)st.reissued,
 		(unsigned long long)st.aborts, (unsigned long long)st.lun_resets,
 		(unsigned long long)st.tmf_rsps, (unsigned long long)st.pings,
-		(unsigned long long)st.ping_fails, st.inflight, (unsigned long long)st.rx_pdus,
-		(unsigned long long)st.tx_pdus, (unsigned long long)st.notifications,
-		(unsigned long long)st.polls, (unsigned long long)st.completions);
+		(unsigned long long)st.ping_fails, st.inflight, st.sent_max,
+		(unsigned long long)st.rx_pdus, (unsigned long long)st.tx_pdus,
+		(unsigned long long)st.notifications, (unsigned long long)st.polls,
+		(unsigned long long)st.completions);
 }
 
 static void put_fuse(FILE *f, const struct fs *fs)
@@ -71,7 +72,7 @@ static void put_lun(FILE *f, const struct fs_lun *l)
 	fprintf(f,
 		"%s lun=%u size=%llu block_size=%u ro=%d unmap=%d reads=%llu writes=%llu "
 		"read_bytes=%llu write_bytes=%llu fsyncs=%llu punches=%llu errors=%llu "
-		"lat_mean_us=%llu lat_max_us=%llu inflight=%u cmds=%llu cmd_errors=%llu "
+		"lat_mean_us=%llu lat_max_us=%llu inflight=%u inflight_max=%u cmds=%llu cmd_errors=%llu "
 		"cmd_read_bytes=%llu cmd_write_bytes=%llu rmw=%llu waits=%llu unmaps=%llu "
 		"syncs=%llu cmd_inflight=%u\n",
 		l->name, l->info.lun, (unsigned long long)blkio_size(&l->dev), l->info.block_size,
@@ -80,10 +81,11 @@ static void put_lun(FILE *f, const struct fs_lun *l)
 		(unsigned long long)s->write_bytes, (unsigned long long)s->fsyncs,
 		(unsigned long long)s->punches, (unsigned long long)s->errors,
 		mean_us(s->lat_ns_sum, done), (unsigned long long)(s->lat_ns_max / 1000),
-		s->inflight, (unsigned long long)b->cmds, (unsigned long long)b->cmd_errors,
-		(unsigned long long)b->read_bytes, (unsigned long long)b->write_bytes,
-		(unsigned long long)b->rmw, (unsigned long long)b->waits,
-		(unsigned long long)b->unmaps, (unsigned long long)b->syncs, b->inflight);
+		s->inflight, s->inflight_max, (unsigned long long)b->cmds,
+		(unsigned long long)b->cmd_errors, (unsigned long long)b->read_bytes,
+		(unsigned long long)b->write_bytes, (unsigned long long)b->rmw,
+		(unsigned long long)b->waits, (unsigned long long)b->unmaps,
+		(unsigned long long)b->syncs, b->inflight);
 }
 
 int fs_stats_text(const struct fs *fs, struct fs_text **ret)

@@ -306,7 +306,8 @@ static void sess_pump(struct ini_session *sess)
 		list_del(cmd);
 		list_add_tail(&sess->inflight, cmd);
 		cmd->state = CMD_SENT;
-		sess->nsent++;
+		if (++sess->nsent > sess->st.sent_max)
+			sess->st.sent_max = sess->nsent;
 		if (cmd_send(sess, cmd)) {
 			sess_conn_lost(sess, -ENOMEM, "cannot queue a command");
 			return;

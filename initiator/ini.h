@@ -119,6 +119,7 @@ struct ini_stats {
 	uint64_t ping_fails; /* pings unanswered: the connection dropped */
 	uint64_t rx_pdus, tx_pdus;
 	unsigned int inflight; /* submitted, not yet done */
+	unsigned int sent_max; /* most commands at the target at once */
 	bool connected;
 	/* the socket's poller (see common/poller.h) */
 	uint64_t notifications, polls, completions;

@@ -111,6 +111,26 @@ sub_block() {
   fi
 }
 
+# parallel KIND MNT: 32 reads in flight from fio (libaio) are 32 FUSE
+# requests being served at once and as many SCSI commands at the target:
+# the answers are asynchronous, nothing waits in between.
+parallel() {
+  local k=$1 m=$2 f=$2/lun${lun[$1,0]} rq sc
+  if ! fio --name=par --filename="$f" --rw=randread --bs=4k --size=8M --direct=1 \
+    --ioengine=libaio --iodepth=32 --iodepth_batch_submit=32 --time_based --runtime=1 \
+    >"$dir/fio-par.out" 2>&1; then
+    not_ok "$k: fio at queue depth 32: $(grep -m1 -i error "$dir/fio-par.out")"
+    return
+  fi
+  rq=$(counter "$m" "lun${lun[$k,0]}" inflight_max)
+  sc=$(sed -n 's/^session .* sent_max=\([0-9]*\).*/\1/p' "$m/.stats")
+  if [ "$rq" -ge 16 ] && [ "$sc" -ge 16 ]; then
+    ok "$k: at queue depth 32, up to $rq FUSE requests in flight, $sc SCSI commands at the target"
+  else
+    not_ok "$k: at queue depth 32, only $rq FUSE requests and $sc commands at once"
+  fi
+}
+
 syncs() { # KIND MNT
   local k=$1 m=$2 f=$2/lun${lun[$1,0]} s0 s1
   s0=$(counter "$m" "lun${lun[$k,0]}" syncs)
@@ -175,6 +195,7 @@ for k in $kinds; do
     odd_io "$k" "$m"
     ends "$k" "$m"
     sub_block "$k" "$m"
+    parallel "$k" "$m"
     syncs "$k" "$m"
     punch "$k" "$m" 0
     [ "$k" = tgt ] || punch "$k" "$m" 1
