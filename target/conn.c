@@ -529,7 +529,7 @@ void conn_log_stats(struct tgt *t)
 		log_info("stats %s: iser commands=%llu notifications=%llu polls=%llu "
 			 "completions=%llu empty_polls=%llu arms=%llu notifications_per_cmd=%.3f "
 			 "rdma_reads=%llu rdma_writes=%llu sends=%llu recvs=%llu backlogged=%llu "
-			 "ord=%u reads_out=%u waiting=%u",
+			 "ord=%u reads_out=%u waiting=%u in_place=%llu",
 			 c->peer, (unsigned long long)c->cmds,
 			 (unsigned long long)ps->notifications, (unsigned long long)ps->polls,
 			 (unsigned long long)ps->completions, (unsigned long long)ps->empty_polls,
@@ -537,7 +537,8 @@ void conn_log_stats(struct tgt *t)
 			 c->cmds ? (double)ps->notifications / (double)c->cmds : 0.0,
 			 (unsigned long long)is.rdma_reads, (unsigned long long)is.rdma_writes,
 			 (unsigned long long)is.sends, (unsigned long long)is.recvs,
-			 (unsigned long long)is.backlogged, is.ord, is.reads_out, is.waiting);
+			 (unsigned long long)is.backlogged, is.ord, is.reads_out, is.waiting,
+			 (unsigned long long)is.rx_holds);
 		if (is.has_rdma)
 			log_info("stats %s: soft fpdus_in=%llu fpdus_out=%llu placed_bytes=%llu "
 				 "ahead_fpdus=%llu ahead_misses=%llu",

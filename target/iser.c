@@ -351,12 +351,35 @@ int task_buf_alloc(struct conn *c, struct task *task)
 	return err;
 }
 
+/*
+ * A write over iSER whose data all came with the command: its buffer is
+ * the receive the data is in, kept until the task ends, so that the disk
+ * write takes it from where the wire put it (no copy; isert does the
+ * same). Not for a PDU held back for its CmdSN, which was copied.
+ */
+bool task_buf_in_place(struct conn *c, struct task *task, const uint8_t *data)
+{
+	int h = c->iser ? iser_conn_rx_hold(c->iser, data) : -1;
+
+	if (h < 0)
+		return false;
+	task->rx_kept = h + 1;
+	task->cmd.buf = (uint8_t *)data; /* ours until released */
+	return true;
+}
+
 void task_buf_free(struct task *task)
 {
-	if (task->rb)
+	if (task->rx_kept) {
+		/* Gone: the receive buffers went with the iSER connection. */
+		if (task->conn->phase != CONN_GONE)
+			iser_conn_rx_release(task->conn->iser, task->rx_kept - 1);
+		task->rx_kept = 0;
+	} else if (task->rb) {
 		rbuf_put(task->rb);
-	else
+	} else {
 		free(task->cmd.buf);
+	}
 	task->rb = NULL;
 	task->cmd.buf = NULL;
 }

@@ -669,6 +669,9 @@ static int task_setup(struct conn *c, struct task *task, const struct pdu *p)
 		c->rx_prebuf = NULL;
 		return 0;
 	}
+	if (cmd->dir == SCSI_DIR_WRITE && task->edtl && p->bhs.data_len == task->edtl &&
+	    task_buf_in_place(c, task, p->data))
+		return 0;
 	if (task->edtl)
 		return task_buf_alloc(c, task);
 	return 0;

@@ -115,6 +115,7 @@ struct task {
 	/* iSER: the initiator's buffers (RFC 7145 §9.2) and ours */
 	bool rdma_reading; /* an RDMA READ of write data is in flight */
 	struct rbuf *rb;
+	int rx_kept; /* 1 + the receive its data is in (write data in place) */
 	uint32_t write_stag, read_stag;
 	uint64_t write_va, read_va;
 	bool wsv, rsv;
@@ -199,6 +200,7 @@ int conn_rdma_read(struct conn *c, struct task *task);
 unsigned int conn_iser_max_unexpected(void);
 int conn_rdma_write(struct conn *c, struct task *task);
 int task_buf_alloc(struct conn *c, struct task *task);
+bool task_buf_in_place(struct conn *c, struct task *task, const uint8_t *data);
 void task_buf_free(struct task *task);
 
 /* portal.c */

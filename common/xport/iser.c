@@ -55,6 +55,8 @@ struct iser_conn {
 	uint8_t *rx_mem;
 	struct rdma_mr *rx_mr;
 	uint32_t rx_stride;
+	int rx_cur;	  /* the receive recv() is handling, or -1 */
+	bool rx_cur_kept; /* ...and iser_conn_rx_hold() kept it */
 
 	uint8_t *tx_mem;
 	struct rdma_mr *tx_mr;
@@ -193,8 +195,35 @@ static void rx_one(struct iser_conn *ic, unsigned int i, uint32_t len)
 		return;
 	}
 	ic->st.recvs++;
+	ic->rx_cur = (int)i;
+	ic->rx_cur_kept = false;
 	ic->cb->recv(ic, &p, &ctrl);
-	if (!ic->down && post_recv(ic, i))
+	ic->rx_cur = -1;
+	if (!ic->rx_cur_kept && !ic->down && post_recv(ic, i))
+		iser_fail(ic, -ENOMEM, "cannot post a receive");
+}
+
+int iser_conn_rx_hold(struct iser_conn *ic, const void *data)
+{
+	const uint8_t *b, *d = data;
+
+	if (ic->rx_cur < 0 || ic->rx_cur_kept || !d)
+		return -1;
+	b = ic->rx_mem + (size_t)ic->rx_cur * ic->rx_stride;
+	if (d < b || d >= b + ic->rx_stride)
+		return -1;
+	ic->rx_cur_kept = true;
+	ic->st.rx_holds++;
+	ic->st.rx_held++;
+	return ic->rx_cur;
+}
+
+void iser_conn_rx_release(struct iser_conn *ic, int handle)
+{
+	if (handle < 0 || (unsigned int)handle >= ic->a.rx_depth)
+		return;
+	ic->st.rx_held--;
+	if (!ic->down && post_recv(ic, (unsigned int)handle))
 		iser_fail(ic, -ENOMEM, "cannot post a receive");
 }
 
@@ -589,6 +618,7 @@ int iser_conn_create(struct sched *s, struct rdma_dev *dev, struct rdma_pd *pd,
 	ic->cb = cb;
 	ic->ctx = ctx;
 	ic->a = *attr;
+	ic->rx_cur = -1;
 	ic->sq_n = 2 * attr->tx_depth;
 	/* Room for an AHS and the padding behind the largest data segment. */
 	ic->rx_stride = PDU_PAD4(ISER_HDRS + PDU_AHS_MAX + attr->recv_dsl + 4);

@@ -57,8 +57,9 @@ struct iser_conn;
 
 struct iser_conn_cb {
 	/*
-	 * A PDU arrived; @p->data is valid during the call only. @ctrl holds
-	 * the iSER header's Write and Read STags (RFC 7145 §9.2).
+	 * A PDU arrived; @p->data is valid during the call only, unless
+	 * iser_conn_rx_hold() keeps it. @ctrl holds the iSER header's Write
+	 * and Read STags (RFC 7145 §9.2).
 	 */
 	void (*recv)(struct iser_conn *ic, const struct pdu *p, const struct iser_hdr_ctrl *ctrl);
 	/*
@@ -96,6 +97,8 @@ struct iser_conn_stats {
 	uint64_t read_bytes, write_bytes;
 	uint64_t backlogged;		 /* requests that waited for room */
 	uint64_t imm_not_sent;		 /* writes whose immediate data was not sent */
+	uint64_t rx_holds;		 /* receive buffers kept by iser_conn_rx_hold() */
+	unsigned int rx_held;		 /* now: kept, not yet released */
 	unsigned int ord;		 /* RDMA READs allowed in flight (negotiated) */
 	unsigned int reads_out, waiting; /* now: READs in flight, backlog */
 	bool has_rdma;			 /* @rdma filled: the provider counts */
@@ -155,6 +158,20 @@ int iser_conn_rdma_write(struct iser_conn *ic, const struct rbuf *b, uint32_t of
 			 uint32_t stag, uint64_t va, void *ref);
 int iser_conn_rdma_read(struct iser_conn *ic, struct rbuf *b, uint32_t off, uint32_t len,
 			uint32_t stag, uint64_t va, void *ref);
+
+/*
+ * During recv(): keep the receive buffer that @data (p->data) is in from
+ * being posted again when recv() returns, so that the data can be used
+ * in place, for a disk write. Returns a handle for iser_conn_rx_release(),
+ * or -1 when @data is not in the receive being handled (a PDU held back
+ * and copied). The peer may send as many messages at once as there are
+ * receives posted: the caller bounds what it keeps (the target keeps one
+ * per command, within its CmdSN window, far below rx_depth).
+ */
+int iser_conn_rx_hold(struct iser_conn *ic, const void *data);
+
+/* Post a kept receive buffer again (not when the connection is down). */
+void iser_conn_rx_release(struct iser_conn *ic, int handle);
 
 /* Requests with a ref posted and not completed, or any waiting in the
  * backlog. Requests with no ref may complete unreported (unsignaled). */

@@ -8,7 +8,9 @@
 # fallocate(PUNCH_HOLE) sends UNMAP and the range reads back as zeros on
 # the target; on a LUN without UNMAP (tgt without thin provisioning) it
 # fails with EOPNOTSUPP, as does any other fallocate mode. Each checked
-# on the target's backing file and in the mount's .stats counters.
+# on the target's backing file and in the mount's .stats counters. And
+# iser-target's SIGUSR1 line: over iSER, the small writes' data went to
+# the disk from the receive buffer it came in.
 # Against iser-target (TCP and iSER) and tgt.
 #
 # usage: mount_file_ops.sh ISER-TARGET ISER-MOUNT
@@ -131,6 +133,26 @@ parallel() {
   fi
 }
 
+# target_stats KIND: iser-target's SIGUSR1 line for our connection. Over
+# iSER it counts the writes whose data (all of it immediate: these small
+# writes) went to the disk from the receive buffer, with no copy.
+target_stats() {
+  local k=$1 l=${t_log[$1]} line
+  kill -USR1 "${t_pid[$k]}"
+  for _ in $(seq 50); do
+    line=$(grep -m1 ': stats ' "$l") && break
+    sleep 0.1
+  done
+  if [ "$k" = iser-soft ] && [[ "$line" =~ iser\ commands=[1-9].*notifications_per_cmd=.*\ in_place=([0-9]+) ]] &&
+    [ "${BASH_REMATCH[1]}" -ge 1000 ]; then
+    ok "$k: SIGUSR1: ${line#*: stats }"
+  elif [ "$k" = iser ] && [[ "$line" =~ tcp\ commands=[1-9] ]]; then
+    ok "$k: SIGUSR1: ${line#*: stats }"
+  else
+    not_ok "$k: SIGUSR1: no line, or not the counters asked for: ${line:-nothing}"
+  fi
+}
+
 syncs() { # KIND MNT
   local k=$1 m=$2 f=$2/lun${lun[$1,0]} s0 s1
   s0=$(counter "$m" "lun${lun[$k,0]}" syncs)
@@ -196,6 +218,7 @@ for k in $kinds; do
     ends "$k" "$m"
     sub_block "$k" "$m"
     parallel "$k" "$m"
+    [ "$k" = tgt ] || target_stats "$k"
     syncs "$k" "$m"
     punch "$k" "$m" 0
     [ "$k" = tgt ] || punch "$k" "$m" 1

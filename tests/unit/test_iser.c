@@ -68,6 +68,13 @@ struct side {
 
 	bool disconnect_on_done; /* done() calls iser_conn_disconnect() */
 
+	/* recv() keeps each receive with iser_conn_rx_hold() */
+	bool hold;
+	int held[MAX_REC];
+	const uint8_t *held_data[MAX_REC];
+	uint32_t held_sum[MAX_REC], held_len[MAX_REC];
+	int nheld;
+
 	/* done() sends this many more NOP-Outs, ITT resend_itt and on */
 	int resend;
 	uint32_t resend_itt;
@@ -140,6 +147,19 @@ static void cb_recv(struct iser_conn *ic, const struct pdu *p, const struct iser
 	r->sum = sum(sd->data, p->bhs.data_len);
 	if (r->itt < MAX_REC && sd->watch[r->itt])
 		r->watch_ok = !memcmp(sd->watch[r->itt], sd->expect[r->itt], sd->watch_len);
+	if (sd->hold) {
+		/* not data of this receive: refused */
+		ck_assert_int_eq(iser_conn_rx_hold(ic, sd->data), -1);
+		ck_assert_int_lt(sd->nheld, MAX_REC);
+		sd->held[sd->nheld] = iser_conn_rx_hold(ic, p->data);
+		ck_assert_int_ge(sd->held[sd->nheld], 0);
+		/* once per receive */
+		ck_assert_int_eq(iser_conn_rx_hold(ic, p->data), -1);
+		sd->held_data[sd->nheld] = p->data;
+		sd->held_len[sd->nheld] = p->bhs.data_len;
+		sd->held_sum[sd->nheld] = sum(p->data, p->bhs.data_len);
+		sd->nheld++;
+	}
 }
 
 static void cb_done(struct iser_conn *ic, void *ref, int err)
@@ -529,6 +549,55 @@ START_TEST(test_pdu_sizes)
 		ck_assert_uint_eq(T.rx[i].data_len, lens[i]);
 		ck_assert_mem_eq(T.data, d, lens[i]);
 	}
+	ck_assert_int_eq(I.downs + T.downs, 0);
+}
+END_TEST
+
+/* A receive kept with iser_conn_rx_hold() is not posted again, so its
+ * data stays while others come through the rest of the ring; released,
+ * it takes messages again. */
+START_TEST(test_rx_hold)
+{
+	static uint8_t d[1000];
+	struct pdu_bhs bhs;
+	uint32_t itt = 0;
+	int i;
+
+	T.attr.rx_depth = 4;
+	connect_pair();
+	ck_assert_int_eq(iser_conn_rx_hold(T.ic, T.data), -1); /* not in recv() */
+	T.hold = true;
+	for (i = 0; i < 3; i++, itt++) {
+		fill(d, sizeof(d), itt + 100);
+		bhs = nop(PDU_OP_NOP_OUT, itt);
+		ck_assert_int_eq(iser_conn_send(I.ic, &bhs, NULL, d, sizeof(d), NULL), 0);
+		RUN_UNTIL(T.nrx == (int)itt + 1);
+	}
+	T.hold = false;
+	ck_assert_uint_eq(stats(&T).rx_held, 3);
+	ck_assert_uint_eq(stats(&T).rx_holds, 3);
+	/* the one receive left takes 8 more, one after the other */
+	for (i = 0; i < 8; i++, itt++) {
+		fill(d, sizeof(d), itt + 100);
+		bhs = nop(PDU_OP_NOP_OUT, itt);
+		ck_assert_int_eq(iser_conn_send(I.ic, &bhs, NULL, d, sizeof(d), NULL), 0);
+		RUN_UNTIL(T.nrx == (int)itt + 1);
+		ck_assert_mem_eq(T.data, d, sizeof(d));
+	}
+	for (i = 0; i < 3; i++) {
+		ck_assert_uint_eq(sum(T.held_data[i], T.held_len[i]), T.held_sum[i]);
+		fill(d, sizeof(d), (unsigned int)i + 100);
+		ck_assert_mem_eq(T.held_data[i], d, sizeof(d));
+		iser_conn_rx_release(T.ic, T.held[i]);
+	}
+	ck_assert_uint_eq(stats(&T).rx_held, 0);
+	/* four sent at once: the ring has its four receives again */
+	for (i = 0; i < 4; i++, itt++) {
+		bhs = nop(PDU_OP_NOP_OUT, itt);
+		ck_assert_int_eq(iser_conn_send(I.ic, &bhs, NULL, NULL, 0, NULL), 0);
+	}
+	RUN_UNTIL(T.nrx == (int)itt);
+	run_for(50 * 1000000);
 	ck_assert_int_eq(I.downs + T.downs, 0);
 }
 END_TEST
@@ -1206,6 +1275,7 @@ static Suite *iser_suite(void)
 	tcase_add_loop_test(tc, test_accept_cm, 0, 3);
 	tcase_add_test(tc, test_pdu_both_ways);
 	tcase_add_test(tc, test_pdu_sizes);
+	tcase_add_test(tc, test_rx_hold);
 	tcase_add_test(tc, test_rdma);
 	tcase_add_test(tc, test_read_completes_late);
 	tcase_add_test(tc, test_rdma_read_ord);
