@@ -591,6 +591,46 @@ START_TEST(test_mpa_bad_reply)
 }
 END_TEST
 
+/* RFC 5044 §7.1: the passive side declines markers with a rejecting
+ * Reply (of the Request's revision) and closes; the listener's owner
+ * hears of no connection. */
+START_TEST(test_mpa_markers_declined)
+{
+	struct iwarp_mpa req = {.rev = 2,
+				.enhanced = true,
+				.p2p = true,
+				.rtr = IWARP_MPA_RTR_WRITE,
+				.ird = 4,
+				.ord = 4},
+			 m;
+	uint8_t buf[IWARP_MPA_FRAME_MAX];
+	int fd, n;
+
+	pair_init(NULL, NULL);
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(connect(fd, (struct sockaddr *)&L_addr, sizeof(L_addr)), 0);
+	/* our encoder makes no Request with markers: the M bit by hand */
+	n = iwarp_mpa_encode(&req, buf, sizeof(buf));
+	ck_assert_int_gt(n, 0);
+	buf[IWARP_MPA_KEY_LEN] |= 0x80;
+	ck_assert_int_eq(iwarp_mpa_decode(buf, (size_t)n, &m), n);
+	ck_assert(m.markers);
+	ck_assert_int_eq(write(fd, buf, (size_t)n), n);
+	n = (int)raw_read(fd, buf, IWARP_MPA_HDR_LEN); /* no IRD/ORD, no data */
+	ck_assert_int_eq(n, IWARP_MPA_HDR_LEN);
+	ck_assert_int_eq(iwarp_mpa_decode(buf, (size_t)n, &m), n);
+	ck_assert(m.reply);
+	ck_assert(m.reject);
+	ck_assert(!m.markers);
+	ck_assert_uint_eq(m.rev, 2);
+	/* then the end of the stream */
+	RUN_UNTIL(recv(fd, buf, sizeof(buf), MSG_DONTWAIT) == 0);
+	ck_assert_ptr_null(find_ev(&P, RDMA_EV_CONNECT_REQUEST));
+	close(fd);
+}
+END_TEST
+
 /*
  * DESIGN §5, one port: the portal reads the first bytes, sees an MPA
  * Request and hands the socket over; a connection that is not MPA is
@@ -1666,6 +1706,7 @@ static Suite *rdma_soft_suite(void)
 	tcase_add_test(tc, test_connect_refused);
 	tcase_add_loop_test(tc, test_mpa_wire, 0, 2);
 	tcase_add_test(tc, test_mpa_bad_reply);
+	tcase_add_test(tc, test_mpa_markers_declined);
 	tcase_add_test(tc, test_adopt);
 	tcase_add_test(tc, test_raw_initiator);
 	tcase_add_loop_test(tc, test_send_sizes, 0, 5);
