@@ -153,6 +153,19 @@ target_stats() {
   fi
 }
 
+# fallback KIND: with no RDMA device, fabric auto (the default of both
+# programs) uses the soft provider and says so in the log.
+fallback() {
+  local k=$1 which
+  for which in "${t_log[$k]}" "$dir/mount-mnt-$k.out"; do
+    if grep -q 'fabric auto: using the soft RDMA provider (no RDMA device found)' "$which"; then
+      ok "$k: $(basename "$which"): fabric auto: soft, said in the log"
+    else
+      not_ok "$k: $(basename "$which") does not say that fabric auto fell back to soft"
+    fi
+  done
+}
+
 syncs() { # KIND MNT
   local k=$1 m=$2 f=$2/lun${lun[$1,0]} s0 s1
   s0=$(counter "$m" "lun${lun[$k,0]}" syncs)
@@ -219,6 +232,7 @@ for k in $kinds; do
     sub_block "$k" "$m"
     parallel "$k" "$m"
     [ "$k" = tgt ] || target_stats "$k"
+    [ "$k" = iser-soft ] && ! ml_rdma_devices && fallback "$k"
     syncs "$k" "$m"
     punch "$k" "$m" 0
     [ "$k" = tgt ] || punch "$k" "$m" 1

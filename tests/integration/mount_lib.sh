@@ -81,6 +81,10 @@ ml_init() { # NAME
   fi
 }
 
+# ml_rdma_devices: whether the kernel has an RDMA device (verbs would be
+# used by fabric auto).
+ml_rdma_devices() { [ -n "$(ls /sys/class/infiniband 2>/dev/null)" ]; }
+
 # ml_no_tgt WHY: a tgt round that cannot run is said so; in CI (which
 # installs tgt and runs as root) it is a failure, not a quiet pass.
 ml_no_tgt() {
@@ -178,7 +182,9 @@ ml_launch_iser() { # NAME
   [ "${t_kind[$n]}" = iser-soft ] && portal=iser:$portal
   {
     printf '[global]\nportal = %s\n' "$portal"
-    [ "${t_kind[$n]}" = iser-soft ] && printf 'fabric = soft\n'
+    # fabric auto falls back to soft (and says so) where there is no RDMA
+    # device, as on the hosts this runs on; elsewhere soft is asked for.
+    [ "${t_kind[$n]}" = iser-soft ] && ml_rdma_devices && printf 'fabric = soft\n'
     printf '[target %s]\n' "${t_iqn[$n]}"
     [ "${t_chap[$n]}" = - ] || echo "chap = ${t_chap[$n]%%:*} ${t_chap[$n]#*:}"
     for spec in ${t_specs[$n]}; do
