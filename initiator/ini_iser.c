@@ -150,7 +150,7 @@ int conn_iser_open(struct ini_session *sess, const struct sockaddr *sa, socklen_
 {
 	struct ini_conn *c = &sess->conn;
 	struct iser_conn_attr a = {
-		.rx_depth = sess->o.queue_depth + 16, /* responses, NOP-Ins, async */
+		.rx_depth = sess->o.queue_depth + INI_ISER_UNEXPECTED, /* + responses */
 		.tx_depth = sess->o.queue_depth + 16,
 		.recv_dsl = ISER_DEFAULT_DSL,
 		.send_dsl = ISER_DEFAULT_DSL,

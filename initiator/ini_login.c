@@ -96,6 +96,9 @@ static void login_params(struct ini_session *sess, struct text_params *p)
 		p->initial_r2t = true;
 		p->initiator_recv_dsl = ISER_DEFAULT_DSL;
 		p->target_recv_dsl = ISER_DEFAULT_DSL;
+		/* what our receive ring holds beyond the responses; it was
+		 * 0, "no limit", which it is not */
+		p->max_outstanding_unexp_pdus = INI_ISER_UNEXPECTED;
 	}
 }
 

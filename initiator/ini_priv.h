@@ -27,6 +27,10 @@ struct iser_hdr_ctrl;
 #define NS 1000000000ull
 #define INI_MAX_RECV_DSL (256 * 1024) /* what we declare */
 #define INI_LOGIN_DSL 8192	      /* RFC 7143 §13.12: the limit during login */
+/* iSER: receives beyond one per command, for what the target sends
+ * unasked (NOP-In pings, asynchronous messages): declared to it as
+ * MaxOutstandingUnexpectedPDUs (RFC 7145 §6.7). */
+#define INI_ISER_UNEXPECTED 16
 
 enum ini_cmd_state {
 	CMD_QUEUED,  /* waiting for the window, the depth or a connection */

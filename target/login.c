@@ -509,6 +509,8 @@ void login_handle(struct conn *c, const struct pdu *p)
 			login_fail(c, req, LS_INITIATOR_ERROR, "inconsistent parameters");
 			return;
 		}
+		if (log_enabled(LOG_LVL_DEBUG))
+			login_log_keys(c, ">", rsp, (uint32_t)out.len);
 		login_complete(c, req, rsp, (uint32_t)out.len);
 		return;
 	}

@@ -166,6 +166,19 @@ fallback() {
   done
 }
 
+# unexpected KIND: RFC 7145 §6.7, each side declares the unexpected PDUs
+# it has receive buffers for: iser-mount the 16 its ring holds beyond one
+# per command, iser-target 256 (half its receives).
+unexpected() {
+  local l=${t_log[$1]}
+  if grep -q 'login .* < .*MaxOutstandingUnexpectedPDUs=16 ' "$l" &&
+    grep -q 'login .* > .*MaxOutstandingUnexpectedPDUs=256 ' "$l"; then
+    ok "$1: MaxOutstandingUnexpectedPDUs declared both ways: 16 by iser-mount, 256 by iser-target"
+  else
+    not_ok "$1: MaxOutstandingUnexpectedPDUs not declared both ways: $(grep -o 'MaxOutstandingUnexpectedPDUs=[0-9]*' "$l" | tr '\n' ' ')"
+  fi
+}
+
 syncs() { # KIND MNT
   local k=$1 m=$2 f=$2/lun${lun[$1,0]} s0 s1
   s0=$(counter "$m" "lun${lun[$k,0]}" syncs)
@@ -233,6 +246,7 @@ for k in $kinds; do
     parallel "$k" "$m"
     [ "$k" = tgt ] || target_stats "$k"
     [ "$k" = iser-soft ] && ! ml_rdma_devices && fallback "$k"
+    [ "$k" = iser-soft ] && unexpected "$k"
     syncs "$k" "$m"
     punch "$k" "$m" 0
     [ "$k" = tgt ] || punch "$k" "$m" 1

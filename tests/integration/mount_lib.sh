@@ -178,7 +178,7 @@ ml_fresh_log() {
 }
 
 ml_launch_iser() { # NAME
-  local n=$1 conf=$dir/$1.conf i=0 spec portal=127.0.0.1:${t_port[$1]}
+  local n=$1 conf=$dir/$1.conf i=0 spec portal=127.0.0.1:${t_port[$1]} dbg=()
   [ "${t_kind[$n]}" = iser-soft ] && portal=iser:$portal
   {
     printf '[global]\nportal = %s\n' "$portal"
@@ -193,9 +193,11 @@ ml_launch_iser() { # NAME
       i=$((i + 1))
     done
   } >"$conf"
+  # Over iSER with -d: the login keys are logged (a few lines a login).
+  [ "${t_kind[$n]}" = iser-soft ] && dbg=(-d)
   # After a SIGKILL the port may take a moment to be ours again.
   for _ in $(seq 50); do
-    "$tbin" -c "$conf" >>"${t_log[$n]}" 2>&1 &
+    "$tbin" -c "$conf" "${dbg[@]}" >>"${t_log[$n]}" 2>&1 &
     t_pid[$n]=$!
     for _ in $(seq 100); do
       grep -q "listening on $portal " "${t_log[$n]}" && return 0
