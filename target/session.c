@@ -244,6 +244,10 @@ void session_conn_gone(struct conn *c)
 		c->tasks = task->next;
 		if (task->waiter && !--task->waiter->pending)
 			free(task->waiter);
+		/* its window slot, for a session that goes on (MC/S, a
+		 * connection replaced or logged out alone) */
+		if (s)
+			s->ntasks--;
 		task_buf_free(task);
 		free(task);
 	}
@@ -669,8 +673,10 @@ static int task_setup(struct conn *c, struct task *task, const struct pdu *p)
 		c->rx_prebuf = NULL;
 		return 0;
 	}
+	/* Within the window only: immediate commands are not (§4.2.2.1),
+	 * and each would keep one of the connection's receives. */
 	if (cmd->dir == SCSI_DIR_WRITE && task->edtl && p->bhs.data_len == task->edtl &&
-	    task_buf_in_place(c, task, p->data))
+	    c->session->ntasks <= SESSION_DEPTH && task_buf_in_place(c, task, p->data))
 		return 0;
 	if (task->edtl)
 		return task_buf_alloc(c, task);
@@ -1082,7 +1088,9 @@ static void session_dispatch(struct conn *c, const struct pdu *p)
 struct held_pdu {
 	struct held_pdu *next;
 	bool aborted;  /* by ABORT TASK: its CmdSN counts, nothing runs */
+	bool has_ctrl; /* iSER: its header's STags, in ctrl */
 	uint32_t size; /* of buf[] */
+	struct iser_hdr_ctrl ctrl;
 	struct pdu pdu;
 	uint8_t buf[]; /* the extended CDB, then the data segment */
 };
@@ -1149,6 +1157,10 @@ static void hold(struct conn *c, const struct pdu *p)
 	}
 	h->next = NULL;
 	h->aborted = false;
+	/* A command's STags come with it, not with the PDU that releases it. */
+	h->has_ctrl = c->rx_ctrl != NULL;
+	if (c->rx_ctrl)
+		h->ctrl = *c->rx_ctrl;
 	h->size = ext + len;
 	h->pdu = *p;
 	if (ext) {
@@ -1194,9 +1206,13 @@ static void session_release_held(struct session *s, struct tgt *t)
 					oc->held_last = NULL;
 				oc->held_bytes -= h->size;
 				s->nheld--;
-				if (!h->aborted)
+				if (!h->aborted) {
+					const struct iser_hdr_ctrl *was = oc->rx_ctrl;
+
+					oc->rx_ctrl = h->has_ctrl ? &h->ctrl : NULL;
 					session_dispatch(oc, &h->pdu);
-				else if (h->pdu.bhs.opcode == PDU_OP_SCSI_CMD)
+					oc->rx_ctrl = was;
+				} else if (h->pdu.bhs.opcode == PDU_OP_SCSI_CMD)
 					cmd_sn_accept(s, &h->pdu.bhs);
 				free(h);
 				progress = true;
