@@ -451,13 +451,16 @@ static int chap_file(const char *path, struct opts_chap *c, char *err, size_t er
 		snprintf(err, errlen, "%s: %s", path, strerror(-ret));
 		return ret;
 	}
-	while (!ret && getline(&line, &cap, f) >= 0) {
+	for (;;) {
+		errno = 0;
+		if (ret || getline(&line, &cap, f) < 0)
+			break;
 		lineno++;
 		ret = chap_line(c, line);
 	}
-	if (!ret && ferror(f)) {
-		/* a directory, an I/O error: not an empty file */
-		ret = -errno;
+	if (!ret && (ferror(f) || errno)) {
+		/* a directory, an I/O error, no memory: not the file's end */
+		ret = errno ? -errno : -EIO;
 		snprintf(err, errlen, "%s: %s", path, strerror(-ret));
 	} else if (ret)
 		snprintf(err, errlen,
