@@ -25,11 +25,6 @@ ml_init fileops
 
 readonly SIZE=$((16 << 20))
 
-# counter MNT LUNFILE KEY: the value of KEY on the LUN's line of .stats.
-counter() {
-  sed -n "s/^$2 .* $3=\([0-9]*\).*/\1/p" "$1/.stats"
-}
-
 # at BACKING OFF LEN: LEN bytes of the backing file from OFF, on stdout.
 at() { tail -c +$(($2 + 1)) "$1" | head -c "$3"; }
 
@@ -94,14 +89,14 @@ ends() { # KIND MNT
 # without its header. The pieces must be on the target too.
 sub_block() {
   local k=$1 m=$2 f=$2/lun${lun[$1,0]} b=${back[$1,0]} w0 w1 r0 r1 rc off=1000000 n=256000
-  w0=$(counter "$m" "lun${lun[$k,0]}" waits)
-  r0=$(counter "$m" "lun${lun[$k,0]}" rmw)
+  w0=$(ml_stat "$m" "lun${lun[$k,0]}" waits)
+  r0=$(ml_stat "$m" "lun${lun[$k,0]}" rmw)
   fio --name=sub --filename="$f" --rw=write --bs=100 --offset=$off --size=$n --direct=1 \
     --ioengine=libaio --iodepth=16 --verify=crc32c --do_verify=1 --verify_fatal=1 --verify_state_save=0 \
     --randseed=3 >"$dir/fio-sub.out" 2>&1
   rc=$?
-  w1=$(counter "$m" "lun${lun[$k,0]}" waits)
-  r1=$(counter "$m" "lun${lun[$k,0]}" rmw)
+  w1=$(ml_stat "$m" "lun${lun[$k,0]}" waits)
+  r1=$(ml_stat "$m" "lun${lun[$k,0]}" rmw)
   if [ $rc -eq 0 ] && grep -q 'err= 0' "$dir/fio-sub.out" &&
     cmp -s <(at "$b" $off $n) <(dd if="$f" bs=$n skip=$off count=1 \
       iflag=skip_bytes,fullblock status=none) &&
@@ -124,8 +119,8 @@ parallel() {
     not_ok "$k: fio at queue depth 32: $(grep -m1 -i error "$dir/fio-par.out")"
     return
   fi
-  rq=$(counter "$m" "lun${lun[$k,0]}" inflight_max)
-  sc=$(sed -n 's/^session .* sent_max=\([0-9]*\).*/\1/p' "$m/.stats")
+  rq=$(ml_stat "$m" "lun${lun[$k,0]}" inflight_max)
+  sc=$(ml_stat "$m" session sent_max)
   if [ "$rq" -ge 16 ] && [ "$sc" -ge 16 ]; then
     ok "$k: at queue depth 32, up to $rq FUSE requests in flight, $sc SCSI commands at the target"
   else
@@ -181,9 +176,9 @@ unexpected() {
 
 syncs() { # KIND MNT
   local k=$1 m=$2 f=$2/lun${lun[$1,0]} s0 s1
-  s0=$(counter "$m" "lun${lun[$k,0]}" syncs)
+  s0=$(ml_stat "$m" "lun${lun[$k,0]}" syncs)
   if dd if=/dev/urandom of="$f" bs=64k count=1 conv=notrunc,nocreat,fsync status=none &&
-    s1=$(counter "$m" "lun${lun[$k,0]}" syncs) && [ "$s1" -gt "$s0" ]; then
+    s1=$(ml_stat "$m" "lun${lun[$k,0]}" syncs) && [ "$s1" -gt "$s0" ]; then
     ok "$k: fsync: SYNCHRONIZE CACHE answered GOOD (syncs $s0 -> $s1)"
   else
     not_ok "$k: fsync: syncs $s0 -> ${s1:-?}"
@@ -197,12 +192,12 @@ punch() {
   local k=$1 m=$2 i=$3 f=$2/lun${lun[$1,$3]} b=${back[$1,$3]} u0 u1
   dd if=/dev/urandom of="$f" bs=1M seek=4 count=3 conv=notrunc,nocreat oflag=direct status=none
   cp "$b" "$dir/before"
-  u0=$(counter "$m" "lun${lun[$k,$i]}" unmaps)
+  u0=$(ml_stat "$m" "lun${lun[$k,$i]}" unmaps)
   if ! fallocate --punch-hole --keep-size -o 5M -l 1M "$f" 2>"$dir/fa.err"; then
     not_ok "$k: fallocate --punch-hole on lun${lun[$k,$i]}: $(cat "$dir/fa.err")"
     return
   fi
-  u1=$(counter "$m" "lun${lun[$k,$i]}" unmaps)
+  u1=$(ml_stat "$m" "lun${lun[$k,$i]}" unmaps)
   if cmp -s <(at "$b" $((5 << 20)) $((1 << 20))) <(head -c 1M /dev/zero) &&
     cmp -s <(dd if="$f" bs=1M skip=5 count=1 iflag=direct status=none) <(head -c 1M /dev/zero) &&
     cmp -s <(at "$b" $((4 << 20)) $((1 << 20))) <(at "$dir/before" $((4 << 20)) $((1 << 20))) &&
@@ -220,12 +215,12 @@ punch() {
 # mount again: this must be the last fallocate of a mount.
 no_punch() {
   local k=$1 p0 p1
-  p0=$(counter "$3" "$4" punches)
+  p0=$(ml_stat "$3" "$4" punches)
   if fallocate "${@:5}" -o 1M -l 1M "$3/$4" 2>"$dir/fa.err"; then
     not_ok "$k: $2: fallocate succeeded"
   elif ! grep -qE 'Operation not supported|mode is unsupported' "$dir/fa.err"; then
     not_ok "$k: $2: not EOPNOTSUPP: $(cat "$dir/fa.err")"
-  elif p1=$(counter "$3" "$4" punches) && [ "$p1" -gt "$p0" ]; then
+  elif p1=$(ml_stat "$3" "$4" punches) && [ "$p1" -gt "$p0" ]; then
     ok "$k: $2: EOPNOTSUPP from iser-mount (punches $p0 -> $p1)"
   elif [ -z "${*:5}" ]; then
     # A mode other than a hole: refused by us, before the count.

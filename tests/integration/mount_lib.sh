@@ -346,6 +346,10 @@ ml_daemon_gone() {
   return 1
 }
 
+# ml_stat MNT LINE KEY: KEY's value on the line of MNT/.stats that begins
+# with LINE (session, fuse, sched, or a LUN file's name).
+ml_stat() { sed -n "s/^$2 .* $3=\([0-9]*\).*/\1/p" "$1/.stats"; }
+
 # ml_same FILE BACKING: FILE (a LUN file, read 1 MiB at a time with
 # O_DIRECT, so from the target) has the bytes of BACKING; cmp's message,
 # if not, on stdout.

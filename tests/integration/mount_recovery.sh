@@ -120,13 +120,10 @@ late() {
   fi
 }
 
-# reconnects MNT: the session's count of reconnections, from .stats.
-reconnects() { sed -n 's/^session .* reconnects=\([0-9]*\).*/\1/p' "$1/.stats"; }
-
 # after KIND WHEN: iser-mount is back on the target, and consistent.
 after() {
   local k=$1 f=$dir/mnt-$1/lun${lun[$1,0]} n
-  n=$(reconnects "$dir/mnt-$k")
+  n=$(ml_stat "$dir/mnt-$k" session reconnects)
   if [ -n "$(ss -Htn state established "dport = :${t_port[$k]}")" ] && [ "${n:-0}" -ge 1 ]; then
     ok "$k ($2): iser-mount is logged in to the restarted target ($n reconnections in .stats)"
   else
@@ -179,10 +176,10 @@ expiry() {
     dd if="$f" of=/dev/null bs=4k count=1 iflag=direct status=none 2>/dev/null && up=$i && break
     sleep 0.2
   done
-  if [ -n "$up" ] && ml_same "$f" "${back[$k,0]}" >/dev/null && [ "$(reconnects "$m")" -ge 1 ]; then
-    ok "$k: the target back, the same mount reads its data again ($(reconnects "$m") reconnection)"
+  if [ -n "$up" ] && ml_same "$f" "${back[$k,0]}" >/dev/null && [ "$(ml_stat "$m" session reconnects)" -ge 1 ]; then
+    ok "$k: the target back, the same mount reads its data again ($(ml_stat "$m" session reconnects) reconnection)"
   else
-    not_ok "$k: the target back, but the mount does not read it (reconnects=$(reconnects "$m"))"
+    not_ok "$k: the target back, but the mount does not read it (reconnects=$(ml_stat "$m" session reconnects))"
   fi
   ml_unmount "$m" term || not_ok "$k: SIGTERM: iser-mount exited $?"
 }
