@@ -307,17 +307,6 @@ static void rx_buf_new(struct fs *fs)
 		fs->rx.mem = fs->rx_reg->addr;
 }
 
-/*
- * A request weighs one, and one more per DEV_POLL_UNIT bytes it brought:
- * a poll that copied in a large write stops there, so that the write is
- * sent on before the next one is copied in. With the weight counted in
- * requests, four 1 MiB writes were copied in before the first went out:
- * at queue depth 4 over iSER, whose target asks for the data with an RDMA
- * READ once it has the command, 1.3-1.6K MiB/s against 2.0-2.3K one per
- * poll (4 alternated pairs).
- */
-#define DEV_POLL_UNIT (16 * 1024)
-
 static int dev_poll(struct poller *p, int budget)
 {
 	struct fs *fs = fs_of(p);
@@ -336,7 +325,7 @@ static int dev_poll(struct poller *p, int budget)
 			dev_ended(fs, res);
 			break;
 		}
-		n += 1 + res / DEV_POLL_UNIT;
+		n += 1 + res / FS_POLL_UNIT;
 		fs->requests++;
 		fuse_session_process_buf(fs->se, &fs->rx);
 		if (fuse_session_exited(fs->se))
@@ -536,7 +525,7 @@ int fs_mount(struct fs *fs, const char *mountpoint)
 	fl = fcntl(fd, F_GETFL);
 	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK))
 		return -errno;
-	return 0;
+	return fs->cfg.uring ? fs_uring_attach(fs, fd) : 0;
 }
 
 int fs_start(struct fs *fs, void (*on_exit)(void *arg), void *arg)
@@ -558,6 +547,7 @@ void fs_quiesce(struct fs *fs)
 {
 	if (fs->started)
 		poller_disable(&fs->poller);
+	fs_uring_quiesce(fs);
 }
 
 unsigned int fs_pending(const struct fs *fs)
@@ -604,6 +594,9 @@ void fs_destroy(struct fs *fs)
 	fs_quiesce(fs);
 	if (fs->mounted)
 		fuse_session_unmount(fs->se);
+	/* After the unmount, which ends the ring's commands, and before
+	 * closing the device that they hold. */
+	fs_uring_destroy(fs);
 	fuse_session_destroy(fs->se);
 	fs_free(fs);
 }

@@ -28,6 +28,7 @@ struct fs_config {
 	bool allow_other;
 	bool cache; /* the page cache; else direct I/O */
 	bool debug; /* libfuse's request log */
+	bool uring; /* FUSE over io_uring when the kernel offers it */
 	uint32_t max_io;
 	unsigned int max_background; /* FUSE requests in flight at once */
 };

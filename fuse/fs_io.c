@@ -157,7 +157,8 @@ static void write_done(void *arg, ssize_t res, const void *data)
 
 /* The write's data outlives this handler: libfuse reuses its buffer for
  * the next request. Keep the buffer itself when the write fills much of
- * it, else copy. NULL: out of memory. */
+ * it, else copy; from a ring entry, use it where it is. NULL: out of
+ * memory. */
 static const void *write_keep(struct fs *fs, struct fs_io *io, const char *buf, size_t size)
 {
 	uintptr_t p = (uintptr_t)buf, mem = (uintptr_t)fs->rx.mem;
@@ -176,6 +177,9 @@ static const void *write_keep(struct fs *fs, struct fs_io *io, const char *buf, 
 		memcpy(io->owned, buf, size);
 		return io->owned;
 	}
+	/* A ring entry keeps its request until it is answered. */
+	if (fs_uring_holds(fs, buf, size))
+		return buf;
 	io->owned = malloc(size ? size : 1);
 	if (io->owned)
 		memcpy(io->owned, buf, size);

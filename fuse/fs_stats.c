@@ -44,7 +44,8 @@ static void put_session(FILE *f, const struct fs *fs)
 
 static void put_fuse(FILE *f, const struct fs *fs)
 {
-	const struct poller_stats *p = &fs->poller.stats;
+	const struct poller_stats *p = &fs->poller.stats, *up;
+	struct fs_uring_stats u;
 	struct sched_stats s;
 
 	fprintf(f,
@@ -53,6 +54,15 @@ static void put_fuse(FILE *f, const struct fs *fs)
 		(unsigned long long)fs->requests, fs->pending, (unsigned long long)p->notifications,
 		(unsigned long long)p->polls, (unsigned long long)p->completions,
 		(unsigned long long)p->empty_polls, (unsigned long long)p->full_polls);
+	fs_uring_stats(fs, &u, &up);
+	fprintf(f,
+		"fuse_uring active=%d queues=%u entries=%u waiting=%u requests=%llu commits=%llu "
+		"errors=%llu notifications=%llu polls=%llu completions=%llu\n",
+		u.active, u.queues, u.entries, u.waiting, (unsigned long long)u.requests,
+		(unsigned long long)u.commits, (unsigned long long)u.errors,
+		(unsigned long long)(up ? up->notifications : 0),
+		(unsigned long long)(up ? up->polls : 0),
+		(unsigned long long)(up ? up->completions : 0));
 	sched_get_stats(fs->sched, &s);
 	fprintf(f,
 		"sched passes=%llu events=%llu waits_blocking=%llu waits_nonblocking=%llu "

@@ -381,6 +381,7 @@ static int do_mount(struct mnt *m)
 		.allow_other = m->o->allow_other,
 		.cache = m->o->cache,
 		.debug = m->o->debug,
+		.uring = m->o->uring,
 		.max_io = m->o->max_io,
 		.max_background = m->o->queue_depth ? m->o->queue_depth : INI_DEFAULT_QUEUE_DEPTH,
 	};

@@ -32,6 +32,8 @@ const char opts_usage[] =
 	"  -o allow_other         let other users in (see fuse(8))\n"
 	"  -o direct_io           bypass the page cache (the default)\n"
 	"  -o cache               use the page cache\n"
+	"  -o uring               take FUSE requests over io_uring when the kernel\n"
+	"                         offers it (default: from /dev/fuse)\n"
 	"  -o queue_depth=N       SCSI commands in flight (default 128)\n"
 	"  -o max_io=BYTES        largest SCSI command (default 1M)\n"
 	"  -o initiator=IQN       our initiator name\n"
@@ -128,6 +130,8 @@ static const struct flag_opt flag_opts[] = {
 	{"header_digest", offsetof(struct opts, header_digest), true},
 	{"mpa_crc", offsetof(struct opts, mpa_crc), true},
 	{"data_digest", offsetof(struct opts, data_digest), true},
+	{"uring", offsetof(struct opts, uring), true},
+	{"no_uring", offsetof(struct opts, uring), false},
 };
 
 static int set_flag(struct opts *o, const char *name, const char *val, char *err, size_t errlen)

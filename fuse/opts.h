@@ -23,6 +23,7 @@ struct opts {
 	bool help, version;
 	bool foreground, debug;
 	bool ro, allow_other, cache;
+	bool uring; /* FUSE requests over io_uring when the kernel offers it */
 	bool header_digest, data_digest;
 	bool mpa_crc;		       /* iser:// on soft: ask for MPA CRC32C */
 	unsigned int chap_algs;	       /* INI_CHAP_*; 0: any */

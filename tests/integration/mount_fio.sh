@@ -5,7 +5,9 @@
 # and check them. Then the data must be where the target keeps it: the LUN
 # file read through the mount is byte for byte the target's backing file,
 # and after an unmount and a new mount, fio's verify-only pass finds every
-# block intact. Against iser-target and against tgt.
+# block intact. Against iser-target and against tgt. Where the kernel has
+# FUSE over io_uring (mount_lib.sh), one of the two mounts takes its
+# requests over it and the other from /dev/fuse.
 #
 # usage: mount_fio.sh ISER-TARGET ISER-MOUNT
 set -u
@@ -41,8 +43,28 @@ fio_clean() {
   fi
 }
 
+# uring_check KIND MNT RING: with RING 1 (the mount has -o uring), the
+# requests came over io_uring where the kernel has it; else, and without
+# the kernel's, from /dev/fuse alone.
+uring_check() {
+  local n e
+  n=$(ml_stat "$2" fuse_uring requests)
+  e=$(ml_stat "$2" fuse_uring entries)
+  if [ "$3" = 1 ] && [ "$ml_uring" = 1 ]; then
+    if [ "${n:-0}" -gt 1000 ]; then
+      ok "$1: $n FUSE requests came over io_uring ($e entries)"
+    else
+      not_ok "$1: -o uring: ${n:-no} FUSE requests over io_uring"
+    fi
+  elif [ "$e" = 0 ] && [ "$n" = 0 ]; then
+    ok "$1: FUSE requests from /dev/fuse alone"
+  else
+    not_ok "$1: from /dev/fuse: yet ring entries ${e:-?}, requests ${n:-?}"
+  fi
+}
+
 run() { # KIND
-  local k=$1 m=$dir/mnt-$1 f rc
+  local k=$1 m=$dir/mnt-$1 f rc o
   ml_start "$k" "$k" "$iqn_base:fio-$k" - $((JOBS * REGION))M
   if ! ml_mount "$m" "${url[$k]}/${lun[$k,0]}"; then
     not_ok "$k: mount"
@@ -57,6 +79,8 @@ run() { # KIND
   fio_job "$f" >"$dir/fio-$k.out" 2>&1
   fio_clean "$k: $JOBS fio jobs, random sizes and offsets, written and verified" $? \
     "$dir/fio-$k.out"
+  # ml_mount gave the iser:// mount -o uring
+  uring_check "$k" "$m" "$([ "$k" = iser-soft ] && echo 1)"
   if ml_same "$f" "${back[$k,0]}" >"$dir/cmp-$k.out"; then
     ok "$k: the LUN file reads back as the target's backing file"
   else
@@ -69,13 +93,18 @@ run() { # KIND
   else
     not_ok "$k: fusermount3 -u: iser-mount exited $rc"
   fi
-  # Over iSER the second mount asks for MPA CRC32C on every frame.
-  if ! ml_mount "$m" "${url[$k]}/${lun[$k,0]}" "$([ "$k" = iser-soft ] && echo mpa_crc)"; then
+  # Over iSER the second mount asks for MPA CRC32C on every frame; it
+  # takes the other way for FUSE requests.
+  o=uring
+  [ "$k" = iser-soft ] && o=no_uring,mpa_crc
+  if ! ml_mount "$m" "${url[$k]}/${lun[$k,0]}" "$o"; then
     not_ok "$k: mount again"
     return
   fi
   fio_job "$f" --verify_only >"$dir/fio-$k-again.out" 2>&1
-  fio_clean "$k: after a new mount, every block verified again" $? "$dir/fio-$k-again.out"
+  fio_clean "$k: after a new mount (-o $o), every block verified again" $? \
+    "$dir/fio-$k-again.out"
+  uring_check "$k" "$m" "$([ "$k" != iser-soft ] && echo 1)"
   ml_unmount "$m" term
   rc=$?
   if [ $rc -eq 0 ]; then

@@ -12,6 +12,12 @@
 # Kind iser is iser-target over iSCSI/TCP; iser-soft is iser-target over
 # iSER on the soft iWARP provider, mounted with iser://; tgt is tgtd.
 # ISERKIT_KINDS="iser-soft", say, runs fewer.
+#
+# FUSE over io_uring (Linux 6.14 and later) is off unless the fuse module's
+# enable_uring is set: ml_init sets it for the test, where it can (root),
+# and puts the old value back at exit; $ml_uring is then 1. iser-mount
+# takes /dev/fuse by default; ml_mount gives iser:// mounts -o uring
+# unless they say no_uring, so that every script runs both.
 
 # shellcheck disable=SC2034,SC2154 # tbin, mbin come from, the rest goes to, the caller
 iqn_base=iqn.2026-11.org.iserkit
@@ -22,6 +28,9 @@ ml_pids=()  # helpers (fio, writers): TERM then KILL at exit
 ml_mnts=()  # FUSE mount points
 ml_loops=() # file systems mounted on top of a LUN file
 ml_names=() # targets started by ml_start
+ml_uring=0
+ml_uring_param=/sys/module/fuse/parameters/enable_uring
+ml_uring_was=
 declare -A t_kind t_port t_iqn t_chap t_specs t_pid t_log url back lun mpid
 
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:abort_on_error=1:print_stacktrace=1}
@@ -67,6 +76,12 @@ ml_init() { # NAME
   dir=$(mktemp -d "/tmp/iserkit-$1.XXXXXX")
   trap ml_cleanup EXIT
   trap 'exit 130' INT TERM
+  if [ -w "$ml_uring_param" ]; then
+    ml_uring_was=$(cat "$ml_uring_param")
+    echo Y 2>/dev/null >"$ml_uring_param" && ml_uring=1
+  fi
+  [ "$ml_uring" = 1 ] ||
+    echo "# FUSE over io_uring not tested: cannot set $ml_uring_param (before Linux 6.14, or not root)"
   kinds="iser iser-soft"
   if [ -n "${ISERKIT_KINDS:-}" ]; then
     kinds=$ISERKIT_KINDS
@@ -111,6 +126,7 @@ ml_cleanup() {
     ml_kill_daemon "$m"
   done
   for n in "${ml_names[@]}"; do ml_stop "$n"; done
+  [ -n "$ml_uring_was" ] && echo "$ml_uring_was" >"$ml_uring_param"
   if findmnt -rn -o TARGET | grep -q "^$dir/"; then
     echo "# $dir kept: something is still mounted under it"
   else
@@ -288,6 +304,9 @@ ml_restart() {
 ml_mount() {
   local m=$1 u=$2 o=${3:-} out
   mkdir -p "$m"
+  if [ "$ml_uring" = 1 ] && [[ $u == iser://* ]] && [[ ,$o, != *,no_uring,* ]]; then
+    o=${o:+$o,}uring
+  fi
   # appended to, not emptied: a sanitizer report of an earlier mount stays
   out=$dir/mount-$(basename "$m").out
   echo "iser-mount -f ${o:+-o $o} $u $m" >>"$out"

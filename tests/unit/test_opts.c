@@ -238,6 +238,7 @@ START_TEST(test_defaults)
 	ck_assert(!o.foreground && !o.debug);
 	ck_assert(!o.ro && !o.allow_other);
 	ck_assert(!o.cache); /* direct_io is the default */
+	ck_assert(!o.uring); /* /dev/fuse */
 	ck_assert(!o.header_digest && !o.data_digest && !o.mpa_crc);
 	ck_assert_uint_eq(o.chap_algs, 0); /* SHA-256 and MD5 */
 	/* 0: the initiator's default, which the man page gives as 128 */
@@ -307,6 +308,10 @@ START_TEST(test_flag_options)
 	ck_assert(o.data_digest && !o.header_digest);
 	olist_ok("mpa_crc");
 	ck_assert(o.mpa_crc);
+	olist_ok("uring");
+	ck_assert(o.uring && !o.cache);
+	olist_ok("uring,no_uring");
+	ck_assert(!o.uring);
 	/* each flag sets its own field only */
 	olist_ok("mpa_crc");
 	ck_assert(!o.ro && !o.allow_other && !o.cache && !o.header_digest && !o.data_digest);
