@@ -282,8 +282,10 @@ static const struct fuse_lowlevel_ops fs_ops = {
  * completion. Edge mode: EPOLLIN|EPOLLET is the notification and every
  * poll reads until EAGAIN, so going idle needs no re-arm. */
 
-static void dev_ended(struct fs *fs, int res)
+void fs_end(struct fs *fs, int res)
 {
+	if (fs->exited)
+		return;
 	if (res < 0)
 		log_err("reading the FUSE device: %s", strerror(-res));
 	fs->exited = true;
@@ -322,14 +324,14 @@ static int dev_poll(struct poller *p, int budget)
 			break;
 		/* 0: the kernel ended the session (unmounted, aborted) */
 		if (res <= 0 || fuse_session_exited(fs->se)) {
-			dev_ended(fs, res);
+			fs_end(fs, res);
 			break;
 		}
 		n += 1 + res / FS_POLL_UNIT;
 		fs->requests++;
 		fuse_session_process_buf(fs->se, &fs->rx);
 		if (fuse_session_exited(fs->se))
-			dev_ended(fs, 0);
+			fs_end(fs, 0);
 	}
 	/* The whole budget when it stopped for the weight: poll again. */
 	return n < budget ? n : budget;
@@ -592,11 +594,10 @@ void fs_destroy(struct fs *fs)
 	if (!fs)
 		return;
 	fs_quiesce(fs);
+	fs_uring_stop(fs);
 	if (fs->mounted)
 		fuse_session_unmount(fs->se);
-	/* After the unmount, which ends the ring's commands, and before
-	 * closing the device that they hold. */
-	fs_uring_destroy(fs);
 	fuse_session_destroy(fs->se);
+	fs_uring_destroy(fs);
 	fs_free(fs);
 }

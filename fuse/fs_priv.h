@@ -79,6 +79,10 @@ struct fs {
  */
 #define FS_POLL_UNIT (16 * 1024)
 
+/* The session is over (the kernel ended it, or @err): no more requests,
+ * and the owner is told (fs_start()'s on_exit), once. */
+void fs_end(struct fs *fs, int err);
+
 /* The LUN of inode @ino; NULL for the root, .stats, or no such inode. */
 static inline struct fs_lun *fs_lun_of(const struct fs *fs, fuse_ino_t ino)
 {
@@ -116,6 +120,11 @@ struct fs_uring_stats {
 
 int fs_uring_attach(struct fs *fs, int fd);
 void fs_uring_quiesce(struct fs *fs);
+/* Before the unmount: with deferred task work, a request the kernel is
+ * handing to an entry waits for this thread, and the unmount would wait
+ * for it; closing the ring cancels it. */
+void fs_uring_stop(struct fs *fs);
+/* After the device is closed: the entries' memory. */
 void fs_uring_destroy(struct fs *fs);
 /* Whether @buf..@buf+@len lies in the ring entry of the request being
  * processed, which keeps it until the request is answered. */

@@ -32,7 +32,6 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
-#include <sys/sysinfo.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -99,8 +98,10 @@ struct fsu_out_header {
 /* Room for the header and the arguments in front of each payload; a
  * page, so that payloads stay page-aligned. */
 #define FSU_HEADROOM 4096
-/* Entries per queue: a program at queue depth 32 on one CPU finds 32. */
+/* Entries per queue: a program at queue depth 32 on one CPU finds 32;
+ * fewer when there are many possible CPUs (at least 2 each). */
 #define FSU_MAX_PER_QUEUE 32
+#define FSU_MAX_ENTRIES 256
 
 struct fsu_ent {
 	struct fsu_req_header hdr;
@@ -108,6 +109,7 @@ struct fsu_ent {
 	char *payload;
 	uint64_t commit_id; /* the request's unique while it is ours; else 0 */
 	uint16_t qid;
+	bool registered; /* the kernel has given it a request once */
 };
 
 struct fs_uring {
@@ -151,17 +153,29 @@ static unsigned int possible_cpus(void)
 	}
 	if (f)
 		fclose(f);
-	return n ? n : (unsigned int)get_nprocs_conf();
+	return n; /* 0: unknown, and a queue without entries would hang */
+}
+
+/*
+ * Once the kernel has taken the flag, its requests wait for our entries:
+ * a ring that cannot take commands would hang every caller. End the
+ * session instead, which ends the mount (as a daemon that died would).
+ */
+static void ring_broken(struct fs_uring *ur, const char *what, int err)
+{
+	ur->st.errors++;
+	log_err("FUSE over io_uring: %s: %s; ending the session", what, strerror(-err));
+	fs_end(ur->fs, 0);
 }
 
 static void submit_now(struct fs_uring *ur)
 {
 	int ret = io_uring_submit(&ur->ring);
 
-	if (ret < 0) {
-		ur->st.errors++;
-		log_err("FUSE over io_uring: submitting: %s", strerror(-ret));
-	}
+	if (ret < 0 && ret != -EAGAIN && ret != -EBUSY && ret != -EINTR)
+		ring_broken(ur, "submitting", ret);
+	else if (io_uring_sq_ready(&ur->ring))
+		sched_schedule(ur->fs->sched, &ur->submit_ev); /* the rest next pass */
 }
 
 static void submit_ev_fn(struct sched_event *ev)
@@ -278,12 +292,18 @@ static int ring_poll(struct poller *p, int budget)
 		if (res < 0) {
 			/* -ENOTCONN, -ECANCELED: the kernel ended the session
 			 * (unmounted, aborted); the device says so too. */
-			if (res != -ENOTCONN && res != -ECANCELED) {
-				ur->st.errors++;
-				log_err("FUSE over io_uring: queue %u: %s", e->qid, strerror(-res));
-			}
+			if (res == -ENOTCONN || res == -ECANCELED || res == -ECONNABORTED)
+				continue;
+			ur->st.errors++;
+			log_err("FUSE over io_uring: queue %u: %s", e->qid, strerror(-res));
+			/* A failed commit leaves its queue an entry short:
+			 * register it again. A failed registration is the
+			 * kernel's no to the ring (it goes back to the device). */
+			if (e->registered && queue_cmd(ur, e, FSU_CMD_REGISTER))
+				ring_broken(ur, "registering again", -EBUSY);
 			continue;
 		}
+		e->registered = true;
 		n += (int)(e->hdr.ent.payload_sz / FS_POLL_UNIT);
 		ent_request(ur, e);
 	}
@@ -315,17 +335,25 @@ static const struct poller_ops ring_ops = {
 	.ack = ring_ack,
 };
 
-static void ring_free(struct fs_uring *ur)
+/* Answers queued are sent; the commands at the kernel are cancelled. */
+static void ring_stop(struct fs_uring *ur)
 {
 	if (ur->ring_up) {
 		poller_disable(&ur->poller);
 		sched_cancel(ur->fs->sched, &ur->submit_ev);
+		if (ur->active && io_uring_sq_ready(&ur->ring))
+			io_uring_submit(&ur->ring);
 		io_uring_queue_exit(&ur->ring);
 		ur->ring_up = false;
 	}
 	if (ur->efd >= 0)
 		close(ur->efd);
 	ur->efd = -1;
+}
+
+static void ring_free(struct fs_uring *ur)
+{
+	ring_stop(ur);
 	if (ur->mem)
 		munmap(ur->mem, ur->mem_len);
 	ur->mem = NULL;
@@ -343,11 +371,15 @@ static int ring_setup(struct fs_uring *ur, size_t payload)
 	size_t slot;
 	int err;
 
+	ur->nqueues = possible_cpus();
+	if (!ur->nqueues)
+		return -ENODEV;
 	if (per_queue > FSU_MAX_PER_QUEUE)
 		per_queue = FSU_MAX_PER_QUEUE;
-	if (per_queue < 1)
-		per_queue = 1;
-	ur->nqueues = possible_cpus();
+	if (per_queue > FSU_MAX_ENTRIES / ur->nqueues)
+		per_queue = FSU_MAX_ENTRIES / ur->nqueues;
+	if (per_queue < 2)
+		per_queue = 2;
 	ur->nents = ur->nqueues * per_queue;
 	ur->payload_sz = payload;
 	slot = FSU_HEADROOM + ((payload + 4095) & ~(size_t)4095);
@@ -356,8 +388,8 @@ static int ring_setup(struct fs_uring *ur, size_t payload)
 		return -ENOMEM;
 	/* Untouched pages cost nothing: 4 KiB requests use one per entry. */
 	ur->mem_len = slot * ur->nents;
-	ur->mem =
-		mmap(NULL, ur->mem_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ur->mem = mmap(NULL, ur->mem_len, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (ur->mem == MAP_FAILED) {
 		ur->mem = NULL;
 		return -ENOMEM;
@@ -381,11 +413,6 @@ static int ring_setup(struct fs_uring *ur, size_t payload)
 	params.flags = IORING_SETUP_SQE128 | IORING_SETUP_SINGLE_ISSUER |
 		       IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
 	err = io_uring_queue_init_params(ur->nents, &ur->ring, &params);
-	if (err == -EINVAL) {
-		memset(&params, 0, sizeof(params));
-		params.flags = IORING_SETUP_SQE128;
-		err = io_uring_queue_init_params(ur->nents, &ur->ring, &params);
-	}
 	if (err)
 		return err;
 	ur->ring_up = true;
@@ -406,17 +433,22 @@ static void ring_start(struct fs_uring *ur)
 	unsigned int i;
 	int err;
 
-	for (i = 0; i < ur->nents; i++)
-		if (queue_cmd(ur, &ur->ents[i], FSU_CMD_REGISTER))
-			break;
+	ur->active = true;
+	for (i = 0; i < ur->nents; i++) {
+		err = queue_cmd(ur, &ur->ents[i], FSU_CMD_REGISTER);
+		if (err) {
+			ring_broken(ur, "registering", err);
+			return;
+		}
+	}
 	submit_now(ur);
 	err = poller_enable(&ur->poller);
-	if (err)
-		log_err("FUSE over io_uring: %s", strerror(-err));
-	ur->active = true;
-	log_info("FUSE over io_uring: %u queues of %u entries, %zu KiB each%s", ur->nqueues,
-		 ur->nents / ur->nqueues, ur->payload_sz / 1024,
-		 ur->ring.flags & IORING_SETUP_DEFER_TASKRUN ? "" : " (no deferred task work)");
+	if (err) {
+		ring_broken(ur, "polling", err);
+		return;
+	}
+	log_info("FUSE over io_uring: %u queues of %u entries, %zu KiB each", ur->nqueues,
+		 ur->nents / ur->nqueues, ur->payload_sz / 1024);
 }
 
 /*
@@ -581,6 +613,12 @@ void fs_uring_quiesce(struct fs *fs)
 {
 	if (fs->ur && fs->ur->ring_up)
 		poller_disable(&fs->ur->poller);
+}
+
+void fs_uring_stop(struct fs *fs)
+{
+	if (fs->ur)
+		ring_stop(fs->ur);
 }
 
 void fs_uring_destroy(struct fs *fs)

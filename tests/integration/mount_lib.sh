@@ -79,6 +79,8 @@ ml_init() { # NAME
   if [ -w "$ml_uring_param" ]; then
     ml_uring_was=$(cat "$ml_uring_param")
     echo Y 2>/dev/null >"$ml_uring_param" && ml_uring=1
+  elif [ "$(cat "$ml_uring_param" 2>/dev/null)" = Y ]; then
+    ml_uring=1
   fi
   [ "$ml_uring" = 1 ] ||
     echo "# FUSE over io_uring not tested: cannot set $ml_uring_param (before Linux 6.14, or not root)"
