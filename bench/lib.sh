@@ -36,12 +36,15 @@ die() {
 # Unmount what we mounted, then stop what we started, by PID, also when a
 # step failed.
 cleanup() {
-  local rc=$? m p
+  local rc=$? m i
   for m in "${mounts[@]}"; do
     mountpoint -q "$m" && { timeout 10 fusermount3 -u "$m" 2>/dev/null || fusermount3 -uz "$m"; }
   done
-  for p in "${mine[@]}"; do stop_pid "$p"; done
+  # Last started first: the FUSE daemons flush to targets still there.
+  for ((i = ${#mine[@]} - 1; i >= 0; i--)); do stop_pid "${mine[i]}"; done
   for m in "${mounts[@]}"; do mountpoint -q "$m" && fusermount3 -uz "$m"; done
+  # bench/mount's +uring set the fuse module's enable_uring
+  [ -z "${uring_was:-}" ] || echo "$uring_was" >/sys/module/fuse/parameters/enable_uring
   if [ -n "$dir" ]; then
     if [ "${BENCH_KEEP:-0}" = 1 ] || [ "$rc" != 0 ]; then
       log "logs kept in $dir (the backing file removed)"
