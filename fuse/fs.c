@@ -527,7 +527,7 @@ int fs_mount(struct fs *fs, const char *mountpoint)
 	fl = fcntl(fd, F_GETFL);
 	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK))
 		return -errno;
-	return fs->cfg.uring ? fs_uring_attach(fs, fd) : 0;
+	return fs_uring_attach(fs, fd);
 }
 
 int fs_start(struct fs *fs, void (*on_exit)(void *arg), void *arg)

@@ -1,7 +1,8 @@
 /*
  * fs_uring: FUSE over io_uring (Linux 6.14 and later, the kernel's
  * Documentation/filesystems/fuse-io-uring.rst), under libfuse 3.14, which
- * knows nothing of it.
+ * knows nothing of it; and what else libfuse 3.14 cannot say to the
+ * kernel (FOPEN_PARALLEL_DIRECT_WRITES, below).
  *
  * libfuse still parses every request and makes every reply: it talks to
  * the device through our read() and writev() (fuse_session_custom_io()).
@@ -86,7 +87,11 @@ struct fsu_out_header {
 	uint64_t unique;
 };
 
+#define FSU_OP_OPEN 14
 #define FSU_OP_INIT 26
+#define FSU_FOPEN_DIRECT_IO (1u << 0)
+#define FSU_FOPEN_PARALLEL_DIRECT_WRITES (1u << 6)
+#define FSU_OPENS 8 /* OPEN requests remembered at once */
 /* fuse_init_in: flags at 12, flags2 at 16; fuse_init_out: flags at 12,
  * max_write at 20, max_pages at 28, flags2 at 32. */
 #define FSU_INIT_EXT (1u << 30)
@@ -128,12 +133,49 @@ struct fs_uring {
 	size_t mem_len;
 	struct fsu_ent *cur; /* the entry whose request libfuse is processing */
 	uint64_t init_unique;
-	bool active;	      /* the kernel was told; entries registered */
-	unsigned int waiting; /* entries with a command at the kernel */
+	uint64_t opens[FSU_OPENS]; /* OPEN requests not answered yet */
+	bool active;		   /* the kernel was told; entries registered */
+	unsigned int waiting;	   /* entries with a command at the kernel */
 	struct fs_uring_stats st;
 };
 
 #define ur_of(p) ((struct fs_uring *)((char *)(p)-offsetof(struct fs_uring, poller)))
+
+/*
+ * Direct writes to one file are serialised by the kernel (the inode's
+ * lock) unless its OPEN reply says FOPEN_PARALLEL_DIRECT_WRITES (Linux
+ * 6.2+), which libfuse 3.14 cannot set: so synchronous writers of a LUN
+ * file, threads of a database or of qemu with aio=threads, would reach
+ * us one at a time. blkio orders what overlaps (its range lock), so
+ * direct-I/O opens get the flag, added to libfuse's reply. A few OPENs
+ * in flight are remembered by their unique; one more goes without.
+ */
+static void note_open(struct fs_uring *ur, const struct fsu_in_header *in)
+{
+	size_t i;
+
+	if (in->opcode != FSU_OP_OPEN)
+		return;
+	for (i = 0; i < FSU_OPENS; i++) {
+		if (!ur->opens[i]) {
+			ur->opens[i] = in->unique;
+			return;
+		}
+	}
+}
+
+static bool take_open(struct fs_uring *ur, uint64_t unique)
+{
+	size_t i;
+
+	for (i = 0; unique && i < FSU_OPENS; i++) {
+		if (ur->opens[i] == unique) {
+			ur->opens[i] = 0;
+			return true;
+		}
+	}
+	return false;
+}
 
 /* The kernel's queues: one per possible CPU (num_possible_cpus()). */
 static unsigned int possible_cpus(void)
@@ -259,6 +301,7 @@ static void ent_request(struct fs_uring *ur, struct fsu_ent *e)
 		commit_err(ur, e, EIO);
 		return;
 	}
+	note_open(ur, &in);
 	oplen = in.len - sizeof(in) - io->payload_sz;
 	start = e->payload - sizeof(in) - oplen;
 	memcpy(start, &in, sizeof(in));
@@ -552,10 +595,12 @@ static ssize_t dev_read(int fd, void *buf, size_t len, void *userdata)
 	struct fsu_in_header in;
 	uint32_t flags, flags2;
 
-	if (n < (ssize_t)(sizeof(in) + 20) || !fs->ur || fs->ur->active)
+	if (n < (ssize_t)sizeof(in))
 		return n;
 	memcpy(&in, buf, sizeof(in));
-	if (in.opcode != FSU_OP_INIT)
+	note_open(fs->ur, &in);
+	if (in.opcode != FSU_OP_INIT || !fs->cfg.uring || fs->ur->active ||
+	    n < (ssize_t)(sizeof(in) + 20))
 		return n;
 	memcpy(&flags, (char *)buf + sizeof(in) + 12, 4);
 	memcpy(&flags2, (char *)buf + sizeof(in) + 16, 4);
@@ -572,11 +617,27 @@ static ssize_t dev_writev(int fd, struct iovec *iov, int count, void *userdata)
 	struct fs *fs = userdata;
 	struct fs_uring *ur = fs->ur;
 	struct fsu_out_header oh;
+	unsigned char open_out[64];
+	struct iovec v[2];
+	uint32_t flags;
 	struct fsu_ent *e;
 
-	if (!ur || count < 1 || iov[0].iov_len < sizeof(oh))
+	if (count < 1 || iov[0].iov_len < sizeof(oh))
 		return writev(fd, iov, count);
 	memcpy(&oh, iov[0].iov_base, sizeof(oh));
+	/* fuse_open_out: fh, then open_flags at 8 */
+	if (take_open(ur, oh.unique) && !oh.error && count == 2 && iov[1].iov_len >= 16 &&
+	    iov[1].iov_len <= sizeof(open_out)) {
+		memcpy(open_out, iov[1].iov_base, iov[1].iov_len);
+		memcpy(&flags, open_out + 8, 4);
+		if (flags & FSU_FOPEN_DIRECT_IO)
+			flags |= FSU_FOPEN_PARALLEL_DIRECT_WRITES;
+		memcpy(open_out + 8, &flags, 4);
+		v[0] = iov[0];
+		v[1].iov_base = open_out;
+		v[1].iov_len = iov[1].iov_len;
+		iov = v;
+	}
 	if (ur->active && oh.unique && (e = ent_find(ur, oh.unique)))
 		return ent_reply(ur, e, iov, count);
 	if (ur->init_unique && oh.unique == ur->init_unique)

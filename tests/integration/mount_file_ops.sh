@@ -108,6 +108,27 @@ sub_block() {
   fi
 }
 
+# writers KIND MNT: four processes writing one LUN file with synchronous
+# O_DIRECT writes reach iser-mount at once (FOPEN_PARALLEL_DIRECT_WRITES in
+# its OPEN replies; without it the kernel takes the file's lock for each
+# write, and at most one is in flight). Run before anything else puts
+# more than one request in flight, so that the high-water mark is theirs.
+writers() {
+  local k=$1 m=$2 f=$2/lun${lun[$1,0]} i0 i1
+  i0=$(ml_stat "$m" "lun${lun[$k,0]}" inflight_max)
+  if ! fio --name=wr --filename="$f" --rw=randwrite --bs=4k --size=4M --offset_increment=4M \
+    --numjobs=4 --direct=1 --ioengine=psync --time_based --runtime=1 >"$dir/fio-wr.out" 2>&1; then
+    not_ok "$k: 4 synchronous writers: $(grep -m1 -i error "$dir/fio-wr.out")"
+    return
+  fi
+  i1=$(ml_stat "$m" "lun${lun[$k,0]}" inflight_max)
+  if [ "$i0" -le 1 ] && [ "$i1" -ge 3 ]; then
+    ok "$k: 4 processes with synchronous O_DIRECT writes: $i1 writes in flight at once"
+  else
+    not_ok "$k: 4 synchronous writers: in flight at most $i0 before, $i1 after"
+  fi
+}
+
 # parallel KIND MNT: 32 reads in flight from fio (libaio) are 32 FUSE
 # requests being served at once and as many SCSI commands at the target:
 # the answers are asynchronous, nothing waits in between.
@@ -237,6 +258,7 @@ for k in $kinds; do
   if ml_mount "$m" "${url[$k]}"; then
     odd_io "$k" "$m"
     ends "$k" "$m"
+    writers "$k" "$m"
     sub_block "$k" "$m"
     parallel "$k" "$m"
     [ "$k" = tgt ] || target_stats "$k"
