@@ -102,6 +102,8 @@ static int prepare(struct mnt *m, struct opts_chap *chap)
 		.data_digest = m->o->data_digest,
 		.queue_depth = m->o->queue_depth,
 		.recovery_timeout = m->o->recovery_timeout,
+		.cmd_timeout = m->o->cmd_timeout,
+		.nop_interval = m->o->nop_interval,
 		.iser = m->url.transport == URL_ISER,
 		.fabric = m->o->fabric,
 		.arm_delay = m->o->arm_delay,

@@ -18,7 +18,8 @@
 #define MAX_BUSY_POLL 100000u /* us */
 _Static_assert(OPTS_DEFAULT_BUSY_POLL == 100, "update the usage and the man page");
 #define MAX_RECOVERY_TIMEOUT (7u * 24 * 3600)
-#define IQN_MAX 223 /* RFC 7143 §4.2.7.1: 223 bytes */
+#define MAX_CMD_TIMEOUT 3600u /* s, and the ping interval's */
+#define IQN_MAX 223	      /* RFC 7143 §4.2.7.1: 223 bytes */
 
 const char opts_usage[] =
 	"Usage: iser-mount [-f] [-d] [-o OPTION[,OPTION...]] URL MOUNTPOINT\n"
@@ -39,6 +40,10 @@ const char opts_usage[] =
 	"  -o initiator=IQN       our initiator name\n"
 	"  -o recovery_timeout=S  keep reconnecting for S seconds (default 120,\n"
 	"                         0: forever), then fail I/O with EIO\n"
+	"  -o cmd_timeout=S       abort a command with no answer after S seconds,\n"
+	"                         then reset the LUN, then reconnect (default 30)\n"
+	"  -o nop_interval=S      ping the target after S seconds without a word\n"
+	"                         from it; no answer in 2S: reconnect (default 5)\n"
 	"  -o chap_file=FILE      CHAP names and secrets (user=, password=,\n"
 	"                         target_user=, target_password=)\n"
 	"  -o chap_alg=md5        offer CHAP with MD5 only (default: SHA-256 and\n"
@@ -222,6 +227,12 @@ static int set_value(struct opts *o, const char *name, const char *val, char *er
 	} else if (!strcmp(name, "recovery_timeout")) {
 		ret = set_uint(name, val, 0, MAX_RECOVERY_TIMEOUT, &v, err, errlen);
 		o->recovery_timeout = (unsigned int)v;
+	} else if (!strcmp(name, "cmd_timeout")) {
+		ret = set_uint(name, val, 1, MAX_CMD_TIMEOUT, &v, err, errlen);
+		o->cmd_timeout = (unsigned int)v;
+	} else if (!strcmp(name, "nop_interval")) {
+		ret = set_uint(name, val, 1, MAX_CMD_TIMEOUT, &v, err, errlen);
+		o->nop_interval = (unsigned int)v;
 	} else {
 		return fail(err, errlen, "unknown option '%s' (try --help)", name);
 	}
@@ -229,8 +240,8 @@ static int set_value(struct opts *o, const char *name, const char *val, char *er
 }
 
 static const char *const value_opts[] = {
-	"initiator",	    "chap_file", "chap_alg",  "queue_depth", "max_io",
-	"recovery_timeout", "fabric",	 "arm_delay", "busy_poll",
+	"initiator", "chap_file", "chap_alg",  "queue_depth", "max_io",	      "recovery_timeout",
+	"fabric",    "arm_delay", "busy_poll", "cmd_timeout", "nop_interval",
 };
 
 static bool is_value_opt(const char *name)

@@ -30,6 +30,8 @@ struct opts {
 	unsigned int queue_depth;      /* 0: the initiator's default */
 	uint32_t max_io;	       /* bytes per SCSI command */
 	unsigned int recovery_timeout; /* s; 0: forever */
+	unsigned int cmd_timeout;      /* s; 0: the initiator's default */
+	unsigned int nop_interval;     /* s; 0: the initiator's default */
 	char *initiator;	       /* owned; NULL: the library's default */
 	char *chap_file;	       /* owned; NULL: none */
 	const char *fabric;	       /* iser://: "auto", "verbs" or "soft" */

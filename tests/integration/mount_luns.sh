@@ -314,6 +314,46 @@ options() {
   ml_unmount "$m" term || not_ok "$k: SIGTERM: iser-mount exited $?"
 }
 
+# timers KIND: -o nop_interval and -o cmd_timeout reach the session. An
+# idle mount with nop_interval=1 pings the target within 3 s (by default,
+# after 5 s); with cmd_timeout=1, a read while iser-target is frozen for
+# 2.5 s times out and is aborted (by default, after 30 s) and returns the
+# target's data once it thaws.
+timers() {
+  local k=$1 m=$dir/tim-$1 l=lun${lun[$1,0]} p t a rc
+  if ml_mount "$m" "${url[$k]}/${lun[$k,0]}" nop_interval=1; then
+    sleep 3
+    p=$(ml_stat "$m" session pings)
+    if [ "${p:-0}" -ge 1 ]; then
+      ok "$k: -o nop_interval=1: $p pings in 3 s idle"
+    else
+      not_ok "$k: -o nop_interval=1: no ping in 3 s idle"
+    fi
+    ml_unmount "$m" term || not_ok "$k: SIGTERM: iser-mount exited $?"
+  else
+    not_ok "$k: mount with -o nop_interval"
+  fi
+  ml_mount "$m" "${url[$k]}/${lun[$k,0]}" cmd_timeout=1 || {
+    not_ok "$k: mount with -o cmd_timeout"
+    return
+  }
+  kill -STOP "${t_pid[$k]}"
+  dd if="$m/$l" of="$dir/tim.out" bs=4k count=1 skip=100 iflag=direct status=none &
+  sleep 2.5
+  kill -CONT "${t_pid[$k]}"
+  wait $!
+  rc=$?
+  t=$(ml_stat "$m" session timeouts)
+  a=$(ml_stat "$m" session aborts)
+  if [ $rc -eq 0 ] && cmp -s "$dir/tim.out" <(dd if="${back[$k,0]}" bs=4k count=1 skip=100 \
+    status=none) && [ "${t:-0}" -ge 1 ] && [ "${a:-0}" -ge 1 ]; then
+    ok "$k: -o cmd_timeout=1: a read across a 2.5 s freeze timed out, was aborted ($a), and read the target's data"
+  else
+    not_ok "$k: -o cmd_timeout=1 across a 2.5 s freeze: dd exit $rc, timeouts ${t:-?}, aborts ${a:-?}"
+  fi
+  ml_unmount "$m" term || not_ok "$k: SIGTERM: iser-mount exited $?"
+}
+
 # Errors before any login: the same whatever the target.
 local_errors() {
   local m=$dir/err p
@@ -371,6 +411,7 @@ for k in $kinds; do
   options "$k"
   [ "$k" = iser-soft ] && one_port "$k"
   if [ "$k" = iser ]; then
+    timers "$k"
     local_errors
     background
   fi

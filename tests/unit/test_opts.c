@@ -348,6 +348,15 @@ START_TEST(test_value_options)
 	olist_ok("recovery_timeout=604800"); /* a week, the most */
 	ck_assert_uint_eq(o.recovery_timeout, 604800);
 
+	ck_assert_uint_eq(o.cmd_timeout, 0); /* the initiator's default */
+	ck_assert_uint_eq(o.nop_interval, 0);
+	olist_ok("cmd_timeout=2,nop_interval=1");
+	ck_assert_uint_eq(o.cmd_timeout, 2);
+	ck_assert_uint_eq(o.nop_interval, 1);
+	olist_ok("cmd_timeout=3600,nop_interval=3600");
+	ck_assert_uint_eq(o.cmd_timeout, 3600);
+	ck_assert_uint_eq(o.nop_interval, 3600);
+
 	olist_ok("chap_file=/etc/iserkit/chap");
 	ck_assert_str_eq(o.chap_file, "/etc/iserkit/chap");
 
@@ -514,6 +523,16 @@ static uint64_t get_busy_poll(void)
 	return o.busy_poll;
 }
 
+static uint64_t get_cmd_timeout(void)
+{
+	return o.cmd_timeout;
+}
+
+static uint64_t get_nop_interval(void)
+{
+	return o.nop_interval;
+}
+
 /* The numeric options, their bounds, and where the value lands. */
 static const struct {
 	const char *name;
@@ -525,6 +544,8 @@ static const struct {
 	{"recovery_timeout", 0, 7 * 24 * 3600, get_recovery_timeout},
 	{"arm_delay", 0, 1000, get_arm_delay},
 	{"busy_poll", 0, 100000, get_busy_poll},
+	{"cmd_timeout", 1, 3600, get_cmd_timeout},
+	{"nop_interval", 1, 3600, get_nop_interval},
 };
 
 /* -o @name=@val is refused with the exact message, naming option and range. */
