@@ -86,6 +86,11 @@ static int prepare(struct mnt *m, struct opts_chap *chap)
 		say("%s", err);
 		return 2;
 	}
+	/* As ssh says of a private key, without refusing it. */
+	if (chap->file_mode & 077)
+		say("warning: %s holds CHAP secrets and is readable by others (mode %04o); "
+		    "chmod 600 it",
+		    m->o->chap_file, chap->file_mode);
 	snprintf(m->portal, sizeof(m->portal), strchr(m->url.host, ':') ? "[%s]:%u" : "%s:%u",
 		 m->url.host, m->url.port);
 	m->io = (struct ini_opts){

@@ -30,6 +30,7 @@ const char opts_usage[] =
 	"     iser://... the same over iSER (RFC 7145)\n"
 	"\n"
 	"  -o ro                  read-only\n"
+	"  -o rw                  read-write (the default)\n"
 	"  -o allow_other         let other users in (see fuse(8))\n"
 	"  -o direct_io           bypass the page cache (the default)\n"
 	"  -o cache               use the page cache\n"
@@ -456,6 +457,7 @@ static int chap_line(struct opts_chap *c, char *line)
 static int chap_file(const char *path, struct opts_chap *c, char *err, size_t errlen)
 {
 	FILE *f = fopen(path, "re");
+	struct stat st;
 	unsigned int lineno = 0;
 	char *line = NULL;
 	size_t cap = 0;
@@ -466,6 +468,8 @@ static int chap_file(const char *path, struct opts_chap *c, char *err, size_t er
 		snprintf(err, errlen, "%s: %s", path, strerror(-ret));
 		return ret;
 	}
+	if (!fstat(fileno(f), &st))
+		c->file_mode = st.st_mode & 07777;
 	for (;;) {
 		errno = 0;
 		if (ret || getline(&line, &cap, f) < 0)

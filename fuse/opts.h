@@ -45,6 +45,7 @@ struct opts_chap {
 	char secret[OPTS_SECRET_MAX];
 	char target_user[OPTS_SECRET_MAX];
 	char target_secret[OPTS_SECRET_MAX];
+	unsigned int file_mode; /* chap_file's permission bits, for a warning */
 };
 
 /*

@@ -160,6 +160,16 @@ chap() { # KIND
     not_ok "$k: CHAP with the right secret from -o chap_file"
   fi
   mountpoint -q "$m" && ml_unmount "$m" fusermount
+  # Readable by others: mounted all the same, with a warning (none above).
+  chmod 644 "$dir/chap.conf"
+  if ml_mount "$m" "${url[$c]}/${lun[$c,0]}" "chap_file=$dir/chap.conf" &&
+    [ "$(grep -c "chap.conf holds CHAP secrets and is readable by others (mode 0644)" \
+      "$dir/mount-chap-$k.out")" = 1 ]; then
+    ok "$k: a chap_file of mode 0644: mounted, with a warning"
+  else
+    not_ok "$k: a chap_file of mode 0644: $(grep -m1 -i warn "$dir/mount-chap-$k.out")"
+  fi
+  mountpoint -q "$m" && ml_unmount "$m" fusermount
   refused "$k: CHAP, wrong secret" 'auth|chap|secret|password|denied' \
     "$s://$CHAP_USER%wrongsecret12@$u/${lun[$c,0]}" "$m"
   refused "$k: CHAP required, none given" 'auth|chap|secret|password|denied' \

@@ -214,11 +214,14 @@ static void assert_chap(const char *user, const char *secret, const char *target
 	ck_assert_str_eq(chap.target_secret, target_secret);
 }
 
+/* No name or secret (the file's mode is no secret). */
 static bool chap_is_zero(const struct opts_chap *c)
 {
-	static const struct opts_chap zero;
+	struct opts_chap zero, cmp = *c;
 
-	return !memcmp(c, &zero, sizeof(zero));
+	memset(&zero, 0, sizeof(zero));
+	cmp.file_mode = 0;
+	return !memcmp(&cmp, &zero, sizeof(zero));
 }
 
 /* A refusal of opts_load_chap: -EINVAL, a line that says @why, no secret left. */
@@ -843,6 +846,11 @@ START_TEST(test_chap_file_one_way)
 	unsetenv("ISERKIT_CHAP_PASSWORD");
 	ck_assert_int_eq(load_chap_text("", NULL, NULL), 0);
 	ck_assert(chap_is_zero(&chap));
+	/* its mode, for iser-mount's warning when others may read it */
+	ck_assert_uint_eq(chap.file_mode, 0600);
+	ck_assert_int_eq(chmod(path, 0644), 0);
+	ck_assert_int_eq(opts_load_chap(&o, NULL, NULL, &chap, err, sizeof(err)), 0);
+	ck_assert_uint_eq(chap.file_mode, 0644);
 }
 END_TEST
 
