@@ -69,7 +69,7 @@ if [ -z "$pid" ]; then
   exit 1
 fi
 
-cred= args=
+cred='' args=''
 if [ "$mode" = chap ]; then
   cred="cuuser%cusecret12345@"
   args="?target_user=cutarget&target_password=tgtsecret67890"
@@ -97,8 +97,15 @@ if [ "$mode" = chap ]; then
   fi
   echo "CHAP: wrong and missing credentials refused; mutual CHAP checked both ways"
 fi
-timeout 300 iscsi-test-cu --dataloss "$url" "$url2" >"$dir/cu.log" 2>&1
-rc=$?
+# Each line stamped as it comes (stdbuf: libiscsi's stdout is a pipe), so
+# that the slowest tests can be named: a run takes 50 s here, or 200.
+timeout 300 stdbuf -oL -eL iscsi-test-cu --dataloss "$url" "$url2" 2>&1 |
+  (
+    LC_ALL=C # a decimal point in $EPOCHREALTIME
+    while IFS= read -r l; do printf '%s %s\n' "$EPOCHREALTIME" "$l"; done
+  ) >"$dir/cu.ts"
+rc=${PIPESTATUS[0]}
+cut -d' ' -f2- "$dir/cu.ts" >"$dir/cu.log"
 
 # Real failures: a test line ending in FAILED, or FAILED alone after a
 # test's messages ("[FAILED]" inside a message is an expected failure).
@@ -109,13 +116,17 @@ awk '/^Suite: /{s=$2} /^  Test: /{t=$2} /\[SKIPPED\]/{sub(/.*\[SKIPPED\] */, "")
   "$dir/cu.log" | sort -u
 summary=$(grep -E '^ +tests ' "$dir/cu.log")
 echo "iscsi-test-cu summary: $summary"
+echo "Slowest tests, seconds since the line before (a test's messages split it):"
+awk '/^[0-9.]+ Suite: /{s=$3} {d=$1-t; t=$1} /^[0-9.]+   Test: /{printf "  %6.2f %s.%s\n", d, s, $3}' \
+  "$dir/cu.ts" | sort -rn | head -5
+awk 'NR==1{a=$1} {b=$1} END{printf "iscsi-test-cu ran %.0f s\n", b-a}' "$dir/cu.ts"
 cat "$dir/failed"
 if ! kill -0 "$pid" 2>/dev/null; then
   echo "FAIL: iser-target died"
   tail -30 "$dir/target.log"
   exit 1
 fi
-if [ -z "$summary" ] || [ $rc -ne 0 ] && [ $rc -ne 1 ]; then
+if [ -z "$summary" ] || [ "$rc" -ne 0 ] && [ "$rc" -ne 1 ]; then
   echo "FAIL: iscsi-test-cu did not finish (exit $rc)"
   tail -30 "$dir/cu.log"
   exit 1
