@@ -63,7 +63,8 @@ struct fs {
 	unsigned int flush_left; /* fs_flush_all: LUNs not synchronised yet */
 	int flush_err;
 	uint64_t requests;   /* requests read from the device or the ring */
-	struct fs_uring *ur; /* FUSE over io_uring (fs_uring.c); NULL: off */
+	struct fs_uring *ur; /* the device for libfuse, and FUSE over io_uring
+			      * (fs_uring.c); set by fs_mount() */
 	void (*on_exit)(void *arg);
 	void *exit_arg;
 };

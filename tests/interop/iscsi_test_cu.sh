@@ -102,7 +102,8 @@ fi
 timeout 300 stdbuf -oL -eL iscsi-test-cu --dataloss "$url" "$url2" 2>&1 |
   (
     LC_ALL=C # a decimal point in $EPOCHREALTIME
-    while IFS= read -r l; do printf '%s %s\n' "$EPOCHREALTIME" "$l"; done
+    # || [ -n "$l" ]: the line of a test that timeout killed has no end
+    while IFS= read -r l || [ -n "$l" ]; do printf '%s %s\n' "$EPOCHREALTIME" "$l"; done
   ) >"$dir/cu.ts"
 rc=${PIPESTATUS[0]}
 cut -d' ' -f2- "$dir/cu.ts" >"$dir/cu.log"
@@ -126,7 +127,7 @@ if ! kill -0 "$pid" 2>/dev/null; then
   tail -30 "$dir/target.log"
   exit 1
 fi
-if [ -z "$summary" ] || [ "$rc" -ne 0 ] && [ "$rc" -ne 1 ]; then
+if [ -z "$summary" ] || { [ "$rc" -ne 0 ] && [ "$rc" -ne 1 ]; }; then
   echo "FAIL: iscsi-test-cu did not finish (exit $rc)"
   tail -30 "$dir/cu.log"
   exit 1
