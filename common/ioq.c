@@ -2,20 +2,16 @@
  * ioq: file I/O through io_uring, drained by the budgeted poller, or
  * synchronously from a deferred event where io_uring is unavailable.
  *
- * The ring's notification is an eventfd registered with it. Arming is
- * io_uring_cq_eventfd_toggle(): disabled while the poller polls, enabled
- * when it goes idle; the poller's drain after arming catches a completion
- * that landed in between (poller.h). Where the toggle is unsupported the
- * eventfd stays enabled: more wake-ups, same correctness. A submission
- * made while the poller is idle disables it and kicks the poller, which
- * finds what completed inline and re-arms (async_run()).
+ * The ring's notification is an eventfd registered with it, armed by
+ * toggling (uring_evfd.h). A submission made while the poller is idle
+ * disables it and kicks the poller, which finds what completed inline and
+ * re-arms (async_run()).
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <liburing.h>
@@ -23,6 +19,7 @@
 #include "ioq.h"
 #include "poller.h"
 #include "sched.h"
+#include "uring_evfd.h"
 
 enum ioq_op {
 	IOQ_READ,
@@ -37,9 +34,8 @@ enum ioq_op {
 struct ioq {
 	struct sched *sched;
 	bool async;
-	bool can_toggle;
 	struct io_uring ring;
-	int efd;
+	struct uring_evfd evfd;
 	struct poller poller;
 	unsigned int depth, inflight;
 	/* Requests waiting for a free submission slot (async), or to run
@@ -156,7 +152,7 @@ static void async_run(struct ioq *q)
 	 * is kept quiet meanwhile: that saves a wait and a read() per I/O.
 	 * The poller re-arms and drains after, so a completion that comes
 	 * later, asynchronously, is found as usual. */
-	if (q->can_toggle && q->poller.state == POLLER_ARMED) {
+	if (q->evfd.can_toggle && q->poller.state == POLLER_ARMED) {
 		io_uring_cq_eventfd_toggle(&q->ring, false);
 		poller_kick(&q->poller);
 	}
@@ -225,23 +221,14 @@ static int ring_arm(struct poller *p)
 {
 	struct ioq *q = ioq_of(p, poller);
 
-	if (q->can_toggle)
-		return io_uring_cq_eventfd_toggle(&q->ring, true);
-	return 0;
+	return uring_evfd_arm(&q->evfd, &q->ring);
 }
 
 static int ring_ack(struct poller *p)
 {
 	struct ioq *q = ioq_of(p, poller);
-	uint64_t v;
 
-	if (read(q->efd, &v, sizeof(v)) != sizeof(v))
-		return -errno;
-	/* Quiet while polling: the poller re-arms when it goes idle. */
-	if (q->can_toggle)
-		io_uring_cq_eventfd_toggle(&q->ring, false);
-	/* One wake-up, however many completions the counter summed up. */
-	return 1;
+	return uring_evfd_ack(&q->evfd, &q->ring);
 }
 
 static const struct poller_ops ring_ops = {
@@ -257,23 +244,17 @@ static int ring_setup(struct ioq *q)
 	err = io_uring_queue_init(q->depth, &q->ring, 0);
 	if (err)
 		return err;
-	q->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (q->efd < 0) {
-		err = -errno;
-		goto err_exit_ring;
-	}
-	err = io_uring_register_eventfd(&q->ring, q->efd);
+	err = uring_evfd_open(&q->evfd, &q->ring);
 	if (err)
-		goto err_close_efd;
-	q->can_toggle = io_uring_cq_eventfd_toggle(&q->ring, true) == 0;
-	poller_init(&q->poller, q->sched, &ring_ops, q->efd, POLLER_DEFAULT_WEIGHT);
+		goto err_exit_ring;
+	poller_init(&q->poller, q->sched, &ring_ops, q->evfd.fd, POLLER_DEFAULT_WEIGHT);
 	err = poller_enable(&q->poller);
 	if (err)
 		goto err_close_efd;
 	return 0;
 
 err_close_efd:
-	close(q->efd);
+	uring_evfd_close(&q->evfd);
 err_exit_ring:
 	io_uring_queue_exit(&q->ring);
 	return err;
@@ -291,7 +272,7 @@ int ioq_create(struct sched *s, unsigned int depth, unsigned int flags, struct i
 		return -ENOMEM;
 	q->sched = s;
 	q->depth = depth;
-	q->efd = -1;
+	q->evfd.fd = -1;
 	sched_event_init(&q->run_ev, ioq_run);
 	if (env && !strcmp(env, "sync"))
 		flags |= IOQ_FORCE_SYNC;
@@ -315,7 +296,7 @@ void ioq_destroy(struct ioq *q)
 			q->inflight--;
 		}
 		io_uring_queue_exit(&q->ring);
-		close(q->efd);
+		uring_evfd_close(&q->evfd);
 	}
 	free(q);
 }

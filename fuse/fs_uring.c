@@ -23,20 +23,19 @@
  * new requests until every queue has an entry: so the flag is only set
  * when the ring exists and its memory is allocated. One ring on the
  * scheduler's thread holds the entries of all queues. The ring's
- * completions are a source of the budgeted poller (an eventfd, armed and
- * disarmed as in common/ioq.c).
+ * completions are a source of the budgeted poller (common/uring_evfd.h).
  */
 #include <errno.h>
 #include <liburing.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include "common/log.h"
 #include "common/sched.h"
+#include "common/uring_evfd.h"
 #include "fs_priv.h"
 
 /*
@@ -122,8 +121,7 @@ struct fs_uring {
 	int dev_fd;
 	struct io_uring ring;
 	bool ring_up;
-	int efd;
-	bool can_toggle;
+	struct uring_evfd evfd;
 	struct poller poller;
 	struct sched_event submit_ev;
 	struct fsu_ent *ents;
@@ -180,17 +178,26 @@ static bool take_open(struct fs_uring *ur, uint64_t unique)
 /* The kernel's queues: one per possible CPU (num_possible_cpus()). */
 static unsigned int possible_cpus(void)
 {
-	unsigned int lo, hi, n = 0;
-	char line[256], *p;
-	FILE *f = fopen("/sys/devices/system/cpu/possible", "r");
+	unsigned long lo, hi;
+	unsigned int n = 0;
+	char line[256], *p, *end;
+	FILE *f = fopen("/sys/devices/system/cpu/possible", "re");
 
+	/* "0-3" or "0,2-5": the kernel counts the bits */
 	if (f && fgets(line, sizeof(line), f)) {
-		/* "0-3" or "0,2-5": the kernel counts the bits */
-		for (p = strtok(line, ",\n"); p; p = strtok(NULL, ",\n")) {
-			if (sscanf(p, "%u-%u", &lo, &hi) == 2 && hi >= lo)
-				n += hi - lo + 1;
-			else if (sscanf(p, "%u", &lo) == 1)
-				n++;
+		for (p = line;; p = end + 1) {
+			lo = hi = strtoul(p, &end, 10);
+			if (end == p)
+				break;
+			if (*end == '-') {
+				p = end + 1;
+				hi = strtoul(p, &end, 10);
+				if (end == p || hi < lo)
+					break;
+			}
+			n += (unsigned int)(hi - lo + 1);
+			if (*end != ',')
+				break;
 		}
 	}
 	if (f)
@@ -357,19 +364,14 @@ static int ring_arm(struct poller *p)
 {
 	struct fs_uring *ur = ur_of(p);
 
-	return ur->can_toggle ? io_uring_cq_eventfd_toggle(&ur->ring, true) : 0;
+	return uring_evfd_arm(&ur->evfd, &ur->ring);
 }
 
 static int ring_ack(struct poller *p)
 {
 	struct fs_uring *ur = ur_of(p);
-	eventfd_t v;
 
-	if (eventfd_read(ur->efd, &v))
-		return -errno;
-	if (ur->can_toggle)
-		io_uring_cq_eventfd_toggle(&ur->ring, false);
-	return v > (eventfd_t)INT32_MAX ? INT32_MAX : (int)v;
+	return uring_evfd_ack(&ur->evfd, &ur->ring);
 }
 
 static const struct poller_ops ring_ops = {
@@ -389,9 +391,7 @@ static void ring_stop(struct fs_uring *ur)
 		io_uring_queue_exit(&ur->ring);
 		ur->ring_up = false;
 	}
-	if (ur->efd >= 0)
-		close(ur->efd);
-	ur->efd = -1;
+	uring_evfd_close(&ur->evfd);
 }
 
 static void ring_free(struct fs_uring *ur)
@@ -459,14 +459,10 @@ static int ring_setup(struct fs_uring *ur, size_t payload)
 	if (err)
 		return err;
 	ur->ring_up = true;
-	ur->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (ur->efd < 0)
-		return -errno;
-	err = io_uring_register_eventfd(&ur->ring, ur->efd);
+	err = uring_evfd_open(&ur->evfd, &ur->ring);
 	if (err)
 		return err;
-	ur->can_toggle = io_uring_cq_eventfd_toggle(&ur->ring, true) == 0;
-	poller_init(&ur->poller, ur->fs->sched, &ring_ops, ur->efd, POLLER_DEFAULT_WEIGHT);
+	poller_init(&ur->poller, ur->fs->sched, &ring_ops, ur->evfd.fd, POLLER_DEFAULT_WEIGHT);
 	return 0;
 }
 
@@ -659,7 +655,7 @@ int fs_uring_attach(struct fs *fs, int fd)
 		return -ENOMEM;
 	ur->fs = fs;
 	ur->dev_fd = fd;
-	ur->efd = -1;
+	ur->evfd.fd = -1;
 	sched_event_init(&ur->submit_ev, submit_ev_fn);
 	err = fuse_session_custom_io(fs->se, &dev_io, fd);
 	if (err) {
