@@ -12,8 +12,10 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
+#include <linux/magic.h>
 #include <liburing.h>
 
 #include "ioq.h"
@@ -29,7 +31,8 @@ enum ioq_op {
 };
 
 #define IOQ_DATASYNC 0x1u
-#define IOQ_SYNC_BUDGET 16 /* sync requests run per pass */
+#define IOQ_SYNC_BUDGET 16   /* sync requests run per pass */
+#define IOQ_INLINE_BUDGET 32 /* inline (NOWAIT, memory) requests per pass */
 
 struct ioq {
 	struct sched *sched;
@@ -128,20 +131,67 @@ static bool prep_sqe(struct ioq *q, struct ioq_req *req)
 	return true;
 }
 
-/* Deferred: move the backlog into the ring while there is room, and submit
- * once for everything queued during the pass. */
+static uint64_t iov_total(const struct iovec *iov, int iovcnt)
+{
+	uint64_t n = 0;
+	int i;
+
+	for (i = 0; i < iovcnt; i++)
+		n += iov[i].iov_len;
+	return n;
+}
+
+/* A request that needs no ring: run it here (without completing it) and
+ * return true with its result in @res; false for the ring. A NOWAIT read
+ * that gets less than everything (a page not cached, or the end of the
+ * file: the ring tells which) goes there whole; a file that turns out to
+ * refuse NOWAIT loses the class. */
+static bool run_inline(struct ioq *q, struct ioq_req *req, int *res)
+{
+	ssize_t n;
+
+	if (req->op == IOQ_FALLOCATE ||
+	    ((req->cls & IOQ_FD_MEMORY) && (req->op == IOQ_READ || req->op == IOQ_WRITE))) {
+		q->stats.memory_ops += req->op != IOQ_FALLOCATE;
+		*res = run_sync(req);
+		return true;
+	}
+	if (req->op != IOQ_READ || !(req->cls & IOQ_FD_NOWAIT))
+		return false;
+	n = preadv2(req->fd, req->iov, req->iovcnt, (off_t)req->off, RWF_NOWAIT);
+	if (n >= 0 && (uint64_t)n == iov_total(req->iov, req->iovcnt)) {
+		q->stats.inline_reads++;
+		*res = n > INT32_MAX ? INT32_MAX : (int)n;
+		return true;
+	}
+	if (n < 0 && errno == EOPNOTSUPP)
+		req->cls &= ~IOQ_FD_NOWAIT;
+	q->stats.inline_misses++;
+	return false;
+}
+
+/* Deferred: run what needs no ring (a bounded number per pass), move the
+ * rest of the backlog into the ring while there is room, and submit once
+ * for everything queued during the pass. */
 static void async_run(struct ioq *q)
 {
 	struct ioq_req *req;
-	int ret;
+	int ret, res, inl = 0;
 
-	while (q->head && q->inflight < q->depth) {
-		if (q->head->op == IOQ_FALLOCATE) {
-			req = backlog_pop(q);
-			complete(q, req, run_sync(req));
-			continue;
+	while ((req = q->head) && q->inflight < q->depth) {
+		if (req->cls || req->op == IOQ_FALLOCATE) {
+			if (inl++ == IOQ_INLINE_BUDGET) {
+				sched_schedule(q->sched, &q->run_ev);
+				break;
+			}
+			if (run_inline(q, req, &res)) {
+				backlog_pop(q);
+				q->stats.submitted++;
+				complete(q, req, res);
+				continue;
+			}
 		}
-		if (!prep_sqe(q, q->head))
+		if (!prep_sqe(q, req))
 			break;
 		backlog_pop(q);
 	}
@@ -309,6 +359,7 @@ bool ioq_is_async(const struct ioq *q)
 static void req_set(struct ioq_req *req, int op, int fd, const struct iovec *iov, int iovcnt,
 		    uint64_t off, unsigned int flags)
 {
+	req->cls = 0;
 	req->len = 0;
 	req->mode = 0;
 	req->op = op;
@@ -319,17 +370,19 @@ static void req_set(struct ioq_req *req, int op, int fd, const struct iovec *iov
 	req->flags = flags;
 }
 
-void ioq_readv(struct ioq *q, struct ioq_req *req, int fd, const struct iovec *iov, int iovcnt,
-	       uint64_t off)
+void ioq_readv(struct ioq *q, struct ioq_req *req, int fd, unsigned int cls,
+	       const struct iovec *iov, int iovcnt, uint64_t off)
 {
 	req_set(req, IOQ_READ, fd, iov, iovcnt, off, 0);
+	req->cls = cls;
 	queue_req(q, req);
 }
 
-void ioq_writev(struct ioq *q, struct ioq_req *req, int fd, const struct iovec *iov, int iovcnt,
-		uint64_t off)
+void ioq_writev(struct ioq *q, struct ioq_req *req, int fd, unsigned int cls,
+		const struct iovec *iov, int iovcnt, uint64_t off)
 {
 	req_set(req, IOQ_WRITE, fd, iov, iovcnt, off, 0);
+	req->cls = cls;
 	queue_req(q, req);
 }
 
@@ -345,6 +398,22 @@ void ioq_fallocate(struct ioq *q, struct ioq_req *req, int fd, int mode, uint64_
 	req->mode = mode;
 	req->len = len;
 	queue_req(q, req);
+}
+
+unsigned int ioq_fd_class(int fd)
+{
+	struct statfs sf;
+	char b;
+	ssize_t n;
+
+	if (fstatfs(fd, &sf))
+		return 0;
+	if (sf.f_type == TMPFS_MAGIC || sf.f_type == RAMFS_MAGIC)
+		return IOQ_FD_MEMORY;
+	/* One byte, to learn whether the file takes RWF_NOWAIT: EAGAIN (not
+	 * cached) says yes too. An empty file or a write-only one: no. */
+	n = preadv2(fd, &(struct iovec){.iov_base = &b, .iov_len = 1}, 1, 0, RWF_NOWAIT);
+	return n == 1 || (n < 0 && errno == EAGAIN) ? IOQ_FD_NOWAIT : 0;
 }
 
 void ioq_get_stats(const struct ioq *q, struct ioq_stats *st)

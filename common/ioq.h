@@ -26,10 +26,26 @@ struct ioq_req {
 	const struct iovec *iov;
 	uint64_t off, len;
 	int op, fd, iovcnt, mode;
-	unsigned int flags;
+	unsigned int flags, cls;
 };
 
 #define IOQ_FORCE_SYNC 0x1u /* do not try io_uring */
+
+/*
+ * How the reads and writes of a file are best run, from what its file
+ * system offers (ioq_fd_class(), once per open file):
+ * IOQ_FD_NOWAIT  reads try preadv2(RWF_NOWAIT) first, from the deferred
+ *                event: a page-cache hit is copied there and then, without
+ *                a trip through the ring and its eventfd; a miss goes to
+ *                io_uring as before.
+ * IOQ_FD_MEMORY  tmpfs, ramfs: nothing waits for a disk, and io_uring
+ *                hands every request to a worker thread (no FMODE_NOWAIT):
+ *                reads and writes run synchronously, as in sync mode.
+ */
+#define IOQ_FD_NOWAIT 0x1u
+#define IOQ_FD_MEMORY 0x2u
+
+unsigned int ioq_fd_class(int fd);
 
 /*
  * Create a queue of @depth (> 0) entries on @s. Tries io_uring unless
@@ -45,13 +61,14 @@ void ioq_destroy(struct ioq *q);
 
 bool ioq_is_async(const struct ioq *q);
 
-/* Queue a read, write (vectored) or fsync of @fd; completion via
- * @req->done. A short read or write is completed as is: the caller decides.
- * Never fails: a request that cannot be queued completes with -errno. */
-void ioq_readv(struct ioq *q, struct ioq_req *req, int fd, const struct iovec *iov, int iovcnt,
-	       uint64_t off);
-void ioq_writev(struct ioq *q, struct ioq_req *req, int fd, const struct iovec *iov, int iovcnt,
-		uint64_t off);
+/* Queue a read, write (vectored) or fsync of @fd, of class @cls (0 or
+ * ioq_fd_class()'s); completion via @req->done. A short read or write is
+ * completed as is: the caller decides. Never fails: a request that cannot
+ * be queued completes with -errno. */
+void ioq_readv(struct ioq *q, struct ioq_req *req, int fd, unsigned int cls,
+	       const struct iovec *iov, int iovcnt, uint64_t off);
+void ioq_writev(struct ioq *q, struct ioq_req *req, int fd, unsigned int cls,
+		const struct iovec *iov, int iovcnt, uint64_t off);
 void ioq_fsync(struct ioq *q, struct ioq_req *req, int fd, bool datasync);
 
 /* fallocate(2) (PUNCH_HOLE|KEEP_SIZE for UNMAP), run synchronously in both
@@ -61,6 +78,9 @@ void ioq_fallocate(struct ioq *q, struct ioq_req *req, int fd, int mode, uint64_
 
 struct ioq_stats {
 	uint64_t submitted, completed, inflight_max;
+	uint64_t inline_reads;	/* IOQ_FD_NOWAIT reads served by preadv2 */
+	uint64_t inline_misses; /* ... that went to io_uring after all */
+	uint64_t memory_ops;	/* IOQ_FD_MEMORY reads and writes */
 };
 
 void ioq_get_stats(const struct ioq *q, struct ioq_stats *st);

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/ioq.h"
 #include "lun.h"
 
 /* Open @cl->path, creating it sparse if it is missing and a size is set. */
@@ -87,6 +88,7 @@ int lun_open(const struct config_lun *cl, struct ioq *q, struct lun **ret)
 	l->blocks = size / bs;
 	l->block_size = bs;
 	l->q = q;
+	l->ioq_class = ioq_fd_class(fd);
 	memcpy(l->serial, cl->serial, sizeof(l->serial));
 	l->serial[sizeof(l->serial) - 1] = '\0';
 	l->naa = cl->naa;

@@ -43,6 +43,7 @@ struct lun {
 	uint64_t blocks;
 	unsigned int block_size;
 	struct ioq *q;
+	unsigned int ioq_class; /* ioq_fd_class() of fd */
 	char serial[CONFIG_SERIAL_MAX + 1];
 	uint64_t naa;
 

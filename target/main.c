@@ -56,7 +56,8 @@ static const char usage[] =
 	"              --lun /var/tmp/disk.img --size 1G\n"
 	"\n"
 	"SIGTERM or SIGINT stops it cleanly; SIGHUP reloads ACLs and CHAP accounts;\n"
-	"SIGUSR1 logs each connection's counters (commands, completion polling).\n";
+	"SIGUSR1 logs each connection's counters (commands, completion polling)\n"
+	"and the backing stores' (io_uring, reads served from the page cache).\n";
 
 struct opts {
 	const char *config;
@@ -278,6 +279,20 @@ struct sigctx {
 	int fd;
 };
 
+/* SIGUSR1, after the connections: the backing stores' queue. */
+static void ioq_log_stats(struct ioq *q)
+{
+	struct ioq_stats st;
+
+	ioq_get_stats(q, &st);
+	log_info("stats backing store: %s submitted=%llu completed=%llu inflight_max=%llu "
+		 "inline_reads=%llu inline_misses=%llu memory_ops=%llu",
+		 ioq_is_async(q) ? "io_uring" : "sync", (unsigned long long)st.submitted,
+		 (unsigned long long)st.completed, (unsigned long long)st.inflight_max,
+		 (unsigned long long)st.inline_reads, (unsigned long long)st.inline_misses,
+		 (unsigned long long)st.memory_ops);
+}
+
 static void on_signal(struct sched_fd *sfd, uint32_t events)
 {
 	struct sigctx *sc = (struct sigctx *)sfd;
@@ -291,6 +306,7 @@ static void on_signal(struct sched_fd *sfd, uint32_t events)
 		}
 		if (si.ssi_signo == SIGUSR1) {
 			conn_log_stats(sc->tgt);
+			ioq_log_stats(sc->tgt->ioq);
 			continue;
 		}
 		log_info("%s: stopping", strsignal((int)si.ssi_signo));

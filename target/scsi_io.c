@@ -155,9 +155,11 @@ static void io_next(struct scsi_cmd *cmd)
 	cmd->iov.iov_len = cmd->io_len - cmd->io_pos;
 	cmd->req.done = io_done;
 	if (cmd->io_write)
-		ioq_writev(l->q, &cmd->req, l->fd, &cmd->iov, 1, cmd->io_off + cmd->io_pos);
+		ioq_writev(l->q, &cmd->req, l->fd, l->ioq_class, &cmd->iov, 1,
+			   cmd->io_off + cmd->io_pos);
 	else
-		ioq_readv(l->q, &cmd->req, l->fd, &cmd->iov, 1, cmd->io_off + cmd->io_pos);
+		ioq_readv(l->q, &cmd->req, l->fd, l->ioq_class, &cmd->iov, 1,
+			  cmd->io_off + cmd->io_pos);
 }
 
 /* Move @len bytes between @buf and byte @off of the medium, short

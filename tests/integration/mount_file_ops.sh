@@ -167,6 +167,30 @@ target_stats() {
   else
     not_ok "$k: SIGUSR1: no line, or not the counters asked for: ${line:-nothing}"
   fi
+  backing_stats "$k"
+}
+
+# backing_stats KIND: iser-target's SIGUSR1 line for its backing stores.
+# The LUN files live in $dir: on ext4, xfs or btrfs (RWF_NOWAIT reads)
+# the reads of data just written came from the page cache without
+# io_uring; on tmpfs every read and write ran synchronously.
+backing_stats() {
+  local k=$1 line fs
+  line=$(grep -m1 ': stats backing store: ' "${t_log[$k]}")
+  fs=$(stat -f -c %T "$dir")
+  if [[ "$line" =~ io_uring\ .*inline_reads=([0-9]+).*memory_ops=([0-9]+) ]]; then
+    case "$fs/${BASH_REMATCH[1]}/${BASH_REMATCH[2]}" in
+    ext2/ext3/[1-9]*/0 | xfs/[1-9]*/0 | btrfs/[1-9]*/0 | tmpfs/0/[1-9]*)
+      ok "$k: backing store on $fs: ${line#*: stats backing store: }" ;;
+    ext2/ext3/* | xfs/* | btrfs/* | tmpfs/*)
+      not_ok "$k: backing store on $fs, not the path expected: ${line#*: stats backing store: }" ;;
+    *) ok "$k: backing store on $fs (not checked): ${line#*: stats backing store: }" ;;
+    esac
+  elif [[ "$line" == *': sync '* ]]; then
+    ok "$k: backing store: synchronous (no io_uring here): ${line#*: stats backing store: }"
+  else
+    not_ok "$k: SIGUSR1: no backing store line: ${line:-nothing}"
+  fi
 }
 
 # fallback KIND: with no RDMA device, fabric auto (the default of both

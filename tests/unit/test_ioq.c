@@ -8,7 +8,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/statfs.h>
 #include <unistd.h>
+
+#include <linux/magic.h>
 
 #include "common/ioq.h"
 #include "common/poller.h"
@@ -111,7 +115,7 @@ START_TEST(test_write_read_back)
 	for (i = 0; i < sizeof(wbuf); i++)
 		wbuf[i] = (char)(i * 7 + 3);
 	op_init(&w, wbuf, sizeof(wbuf));
-	ioq_writev(q, &w.req, fd, &w.iov, 1, 4096);
+	ioq_writev(q, &w.req, fd, 0, &w.iov, 1, 4096);
 	/* Never completed from inside the submitting call. */
 	ck_assert(!w.done);
 	wait_all(&w, 1);
@@ -124,7 +128,7 @@ START_TEST(test_write_read_back)
 
 	memset(rbuf, 0, sizeof(rbuf));
 	op_init(&r, rbuf, sizeof(rbuf));
-	ioq_readv(q, &r.req, fd, &r.iov, 1, 4096);
+	ioq_readv(q, &r.req, fd, 0, &r.iov, 1, 4096);
 	ck_assert(!r.done);
 	wait_all(&r, 1);
 	ck_assert_int_eq(r.res, (int)sizeof(rbuf));
@@ -148,7 +152,7 @@ START_TEST(test_more_than_depth)
 	for (i = 0; i < N; i++) {
 		memset(bufs[i], i & 0xff, BS);
 		op_init(&ops[i], bufs[i], BS);
-		ioq_writev(q, &ops[i].req, fd, &ops[i].iov, 1, (uint64_t)i * BS);
+		ioq_writev(q, &ops[i].req, fd, 0, &ops[i].iov, 1, (uint64_t)i * BS);
 	}
 	wait_all(ops, N);
 	for (i = 0; i < N; i++) {
@@ -174,7 +178,7 @@ START_TEST(test_errors_reported)
 	struct op r;
 
 	op_init(&r, buf, sizeof(buf));
-	ioq_readv(q, &r.req, 987654, &r.iov, 1, 0);
+	ioq_readv(q, &r.req, 987654, 0, &r.iov, 1, 0);
 	wait_all(&r, 1);
 	ck_assert_int_eq(r.res, -EBADF);
 }
@@ -188,7 +192,7 @@ START_TEST(test_punch_hole)
 
 	memset(buf, 0xab, sizeof(buf));
 	op_init(&w, buf, sizeof(buf));
-	ioq_writev(q, &w.req, fd, &w.iov, 1, 0);
+	ioq_writev(q, &w.req, fd, 0, &w.iov, 1, 0);
 	wait_all(&w, 1);
 	ck_assert_int_eq(w.res, (int)sizeof(buf));
 
@@ -208,6 +212,146 @@ START_TEST(test_punch_hole)
 }
 END_TEST
 
+/* A file of @len bytes of @c on a disk's file system (/var/tmp), written
+ * through the page cache; its path in @p. */
+static int disk_file(char *p, size_t plen, size_t len, int c)
+{
+	char buf[4096];
+	size_t done;
+	int f;
+
+	snprintf(p, plen, "/var/tmp/iserkit-ioq-XXXXXX");
+	f = mkstemp(p);
+	ck_assert_int_ge(f, 0);
+	memset(buf, c, sizeof(buf));
+	for (done = 0; done < len; done += sizeof(buf))
+		ck_assert_int_eq(write(f, buf, sizeof(buf)), (ssize_t)sizeof(buf));
+	return f;
+}
+
+static bool on_fs(int f, long magic)
+{
+	struct statfs sf;
+
+	return !fstatfs(f, &sf) && (long)sf.f_type == magic;
+}
+
+/* tmpfs is run synchronously; ext4, which takes RWF_NOWAIT reads, tries
+ * them first. Other file systems: whatever the probe says, not checked. */
+START_TEST(test_fd_class)
+{
+	char p[64];
+	int f;
+
+	if (on_fs(fd, TMPFS_MAGIC))
+		ck_assert_uint_eq(ioq_fd_class(fd), IOQ_FD_MEMORY);
+	f = disk_file(p, sizeof(p), 8192, 1);
+	if (on_fs(f, EXT4_SUPER_MAGIC))
+		ck_assert_uint_eq(ioq_fd_class(f), IOQ_FD_NOWAIT);
+	else
+		fprintf(stderr, "test_fd_class: /var/tmp is not ext4, its class not checked\n");
+	ck_assert_uint_eq(ioq_fd_class(-1), 0);
+	close(f);
+	unlink(p);
+}
+END_TEST
+
+/* Reads of a NOWAIT file: from the page cache without the ring, the rest
+ * (pages dropped, the end of the file) through it, all correct. */
+START_TEST(test_nowait_reads)
+{
+	enum { LEN = 256 * 1024 };
+	static char back[LEN];
+	char p[64], want[LEN];
+	unsigned char vec[LEN / 4096];
+	struct ioq_stats st0, st;
+	struct op r, e;
+	unsigned int cls;
+	void *map;
+	int f;
+
+	f = disk_file(p, sizeof(p), LEN, 0x5a);
+	cls = ioq_fd_class(f);
+	if (!(cls & IOQ_FD_NOWAIT)) {
+		fprintf(stderr, "test_nowait_reads: /var/tmp takes no RWF_NOWAIT reads: skipped\n");
+		goto out;
+	}
+	memset(want, 0x5a, sizeof(want));
+
+	/* Cached: the pages were just written. */
+	ioq_get_stats(q, &st0);
+	op_init(&r, back, 4096);
+	ioq_readv(q, &r.req, f, cls, &r.iov, 1, 8192);
+	ck_assert(!r.done); /* never from inside the submitting call */
+	wait_all(&r, 1);
+	ck_assert_int_eq(r.res, 4096);
+	ck_assert_mem_eq(back, want, 4096);
+	ioq_get_stats(q, &st);
+	if (ioq_is_async(q))
+		ck_assert_uint_eq(st.inline_reads, st0.inline_reads + 1);
+
+	/* Past the end: short, as read(2) says. */
+	op_init(&e, back, 8192);
+	ioq_readv(q, &e.req, f, cls, &e.iov, 1, LEN - 4096);
+	wait_all(&e, 1);
+	ck_assert_int_eq(e.res, 4096);
+
+	/* Not cached: dropped after a sync, when mincore() agrees. */
+	ck_assert_int_eq(fdatasync(f), 0);
+	ck_assert_int_eq(posix_fadvise(f, 0, LEN, POSIX_FADV_DONTNEED), 0);
+	map = mmap(NULL, LEN, PROT_READ, MAP_SHARED, f, 0);
+	ck_assert_ptr_ne(map, MAP_FAILED);
+	ck_assert_int_eq(mincore(map, LEN, vec), 0);
+	munmap(map, LEN);
+	ioq_get_stats(q, &st0);
+	memset(back, 0, sizeof(back));
+	op_init(&r, back, LEN);
+	ioq_readv(q, &r.req, f, cls, &r.iov, 1, 0);
+	wait_all(&r, 1);
+	ck_assert_int_eq(r.res, LEN);
+	ck_assert_mem_eq(back, want, LEN);
+	ioq_get_stats(q, &st);
+	if (ioq_is_async(q) && !(vec[0] & 1))
+		ck_assert_uint_eq(st.inline_misses, st0.inline_misses + 1);
+out:
+	close(f);
+	unlink(p);
+}
+END_TEST
+
+/* A memory file's reads and writes never go through the ring. */
+START_TEST(test_memory_class)
+{
+	char wbuf[4096], rbuf[4096];
+	struct ioq_stats st;
+	struct op w, r;
+	uint64_t polled;
+
+	if (!on_fs(fd, TMPFS_MAGIC)) {
+		fprintf(stderr, "test_memory_class: no tmpfs at /dev/shm: skipped\n");
+		return;
+	}
+	polled = ioq_is_async(q) ? ioq_poller(q)->stats.completions : 0;
+	memset(wbuf, 0x3c, sizeof(wbuf));
+	op_init(&w, wbuf, sizeof(wbuf));
+	ioq_writev(q, &w.req, fd, IOQ_FD_MEMORY, &w.iov, 1, 65536);
+	ck_assert(!w.done);
+	wait_all(&w, 1);
+	ck_assert_int_eq(w.res, (int)sizeof(wbuf));
+	op_init(&r, rbuf, sizeof(rbuf));
+	ioq_readv(q, &r.req, fd, IOQ_FD_MEMORY, &r.iov, 1, 65536);
+	ck_assert(!r.done);
+	wait_all(&r, 1);
+	ck_assert_int_eq(r.res, (int)sizeof(rbuf));
+	ck_assert_mem_eq(rbuf, wbuf, sizeof(wbuf));
+	if (ioq_is_async(q)) {
+		ck_assert_uint_eq(ioq_poller(q)->stats.completions, polled);
+		ioq_get_stats(q, &st);
+		ck_assert_uint_eq(st.memory_ops, 2);
+	}
+}
+END_TEST
+
 static Suite *ioq_suite(const char *name)
 {
 	Suite *su = suite_create(name);
@@ -219,6 +363,9 @@ static Suite *ioq_suite(const char *name)
 	tcase_add_test(tc, test_more_than_depth);
 	tcase_add_test(tc, test_errors_reported);
 	tcase_add_test(tc, test_punch_hole);
+	tcase_add_test(tc, test_fd_class);
+	tcase_add_test(tc, test_nowait_reads);
+	tcase_add_test(tc, test_memory_class);
 	suite_add_tcase(su, tc);
 	return su;
 }
