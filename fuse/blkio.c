@@ -64,6 +64,7 @@ struct blkio_req {
 	uint64_t off, len;     /* bytes asked, clamped to the size */
 	uint64_t lba, nblocks; /* the blocks they touch */
 	uint8_t *buf;	       /* owned: whole blocks (READ, RMW), edges (PUNCH) */
+	bool lent;	       /* ... unless the caller lent it (blkio_read_into) */
 	struct rbuf *reg;      /* holds buf when it came from d->buf_get */
 	struct rbuf *src_reg;  /* holds src, if the caller said so */
 	const uint8_t *src;    /* the caller's data (WRITE, RMW) */
@@ -449,7 +450,7 @@ static void req_finish(struct blkio_req *r)
 	r->cb(r->arg, res, data);
 	if (r->reg)
 		r->d->buf_put(r->reg);
-	else
+	else if (!r->lent)
 		free(r->buf);
 	free(r);
 }
@@ -555,6 +556,28 @@ void blkio_read(struct blkio_dev *d, uint64_t off, size_t len,
 	r = req_alloc(d, REQ_READ, off, len, (off + len + bs - 1) / bs - off / bs, cb, arg);
 	if (r)
 		req_next_phase(r);
+}
+
+void blkio_read_into(struct blkio_dev *d, uint64_t off, size_t len, void *dst, size_t cap,
+		     void (*cb)(void *arg, ssize_t res, const void *data), void *arg)
+{
+	uint64_t size = blkio_size(d), bs = d->block_size;
+	struct blkio_req *r;
+
+	if (off < size && len > size - off)
+		len = size - off;
+	if (off >= size || !len || off % bs || len % bs || len > cap) {
+		blkio_read(d, off, len, cb, arg);
+		return;
+	}
+	r = req_new(d, REQ_READ, off, len, cb, arg);
+	if (!r) {
+		cb(arg, -ENOMEM, NULL);
+		return;
+	}
+	r->buf = dst;
+	r->lent = true;
+	req_next_phase(r);
 }
 
 void blkio_write(struct blkio_dev *d, uint64_t off, const void *buf, size_t len,

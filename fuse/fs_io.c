@@ -123,8 +123,11 @@ static void stats_read(fuse_req_t req, size_t size, off_t off, struct fuse_file_
 
 void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
-	struct fs_lun *l = fs_lun_of(fuse_req_userdata(req), ino);
+	struct fs *fs = fuse_req_userdata(req);
+	struct fs_lun *l = fs_lun_of(fs, ino);
 	struct fs_io *io;
+	size_t cap = 0;
+	void *dst;
 
 	if (ino == FS_INO_STATS) {
 		stats_read(req, size, off, fi);
@@ -140,7 +143,12 @@ void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct f
 		return;
 	}
 	l->st.reads++;
-	blkio_read(&l->dev, (uint64_t)off, size, read_done, io);
+	/* From a ring entry: read into the entry, where the reply goes. */
+	dst = fs_uring_payload(fs, &cap);
+	if (dst)
+		blkio_read_into(&l->dev, (uint64_t)off, size, dst, cap, read_done, io);
+	else
+		blkio_read(&l->dev, (uint64_t)off, size, read_done, io);
 }
 
 static void write_done(void *arg, ssize_t res, const void *data)

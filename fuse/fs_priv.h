@@ -130,6 +130,10 @@ void fs_uring_destroy(struct fs *fs);
 /* Whether @buf..@buf+@len lies in the ring entry of the request being
  * processed, which keeps it until the request is answered. */
 bool fs_uring_holds(const struct fs *fs, const void *buf, size_t len);
+/* The payload of the ring entry of the request being processed (NULL when
+ * it came from /dev/fuse), @*cap bytes: a reply written there is committed
+ * without a copy. */
+void *fs_uring_payload(const struct fs *fs, size_t *cap);
 /* Counters; *pst: the ring's poller, NULL when the ring is not in use. */
 void fs_uring_stats(const struct fs *fs, struct fs_uring_stats *st,
 		    const struct poller_stats **pst);

@@ -698,6 +698,16 @@ bool fs_uring_holds(const struct fs *fs, const void *buf, size_t len)
 	return p >= start && p + len >= p && p + len <= start + ur->payload_sz;
 }
 
+void *fs_uring_payload(const struct fs *fs, size_t *cap)
+{
+	const struct fs_uring *ur = fs->ur;
+
+	if (!ur || !ur->cur)
+		return NULL;
+	*cap = ur->payload_sz;
+	return ur->cur->payload;
+}
+
 void fs_uring_stats(const struct fs *fs, struct fs_uring_stats *st, const struct poller_stats **pst)
 {
 	const struct fs_uring *ur = fs->ur;
