@@ -3,6 +3,7 @@
  * free lists (see rbuf.h).
  */
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 #include "common/rbuf.h"
@@ -34,7 +35,8 @@ int rbuf_pool_create(struct rdma_pd *pd, unsigned int access, struct rbuf_pool *
 static void rbuf_free(struct rbuf *b)
 {
 	rdma_mr_destroy(b->mr);
-	free(b->addr);
+	if (!b->wrapped)
+		free(b->addr);
 	free(b);
 }
 
@@ -122,6 +124,50 @@ int rbuf_get(struct rbuf_pool *pool, size_t len, struct rbuf **ret)
 	return 0;
 }
 
+int rbuf_wrap(struct rbuf_pool *pool, void *addr, size_t len, struct rbuf **ret)
+{
+	struct rbuf *b;
+	int err;
+
+	if (!len || len > UINT32_MAX)
+		return -EINVAL;
+	b = calloc(1, sizeof(*b));
+	if (!b)
+		return -ENOMEM;
+	err = rdma_mr_create(pool->pd, addr, len, pool->access, &b->mr);
+	if (err) {
+		free(b);
+		return err;
+	}
+	b->pool = pool;
+	b->wrapped = true;
+	b->out = true;
+	b->addr = addr;
+	b->cap = (uint32_t)len;
+	b->lkey = rdma_mr_lkey(b->mr);
+	b->rkey = rdma_mr_rkey(b->mr);
+	pool->st.registrations++;
+	pool->st.bytes_registered += len;
+	b->all = pool->all;
+	pool->all = b;
+	pool->out++;
+	*ret = b;
+	return 0;
+}
+
+/* A wrapped buffer given back: off the pool's list, deregistered. */
+static void unwrap(struct rbuf_pool *pool, struct rbuf *b)
+{
+	struct rbuf **pp;
+
+	for (pp = &pool->all; *pp != b; pp = &(*pp)->all)
+		;
+	*pp = b->all;
+	pool->out--;
+	pool->st.bytes_registered -= b->cap;
+	rbuf_free(b);
+}
+
 void rbuf_put(struct rbuf *b)
 {
 	struct rbuf_pool *pool;
@@ -132,6 +178,10 @@ void rbuf_put(struct rbuf *b)
 	pool = b->pool;
 	if (!pool) {
 		rbuf_free(b); /* its pool is gone */
+		return;
+	}
+	if (b->wrapped) {
+		unwrap(pool, b);
 		return;
 	}
 	b->out = false;

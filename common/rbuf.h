@@ -33,6 +33,7 @@ struct rbuf {
 	struct rbuf *all;	/* every buffer of the pool */
 	struct rbuf_pool *pool; /* NULL: the pool is gone */
 	bool out;
+	bool wrapped; /* the memory is the caller's (rbuf_wrap()) */
 	uint8_t *addr;
 	uint32_t cap; /* bytes at @addr */
 	uint32_t lkey, rkey;
@@ -60,7 +61,17 @@ void rbuf_pool_destroy(struct rbuf_pool *pool);
  */
 int rbuf_get(struct rbuf_pool *pool, size_t len, struct rbuf **ret);
 
-/* Give @b (NULL allowed) back to its pool. */
+/*
+ * Register @len bytes of the caller's memory at @addr, which stays the
+ * caller's: for memory another API hands out (a FUSE ring entry) and
+ * reuses, registered once on first use. rbuf_put() deregisters it and
+ * frees only the rbuf; so does rbuf_pool_destroy(), after which the
+ * rbuf_put() still comes. Returns 0, -EINVAL (@len 0 or over 4 GiB - 1),
+ * -ENOMEM, or the -errno of rdma_mr_create().
+ */
+int rbuf_wrap(struct rbuf_pool *pool, void *addr, size_t len, struct rbuf **ret);
+
+/* Give @b (NULL allowed) back to its pool; a wrapped one is let go. */
 void rbuf_put(struct rbuf *b);
 
 void rbuf_pool_stats(const struct rbuf_pool *pool, struct rbuf_stats *st);

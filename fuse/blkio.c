@@ -64,7 +64,7 @@ struct blkio_req {
 	uint64_t off, len;     /* bytes asked, clamped to the size */
 	uint64_t lba, nblocks; /* the blocks they touch */
 	uint8_t *buf;	       /* owned: whole blocks (READ, RMW), edges (PUNCH) */
-	bool lent;	       /* ... unless the caller lent it (blkio_read_into) */
+	bool lent;	       /* ... unless the caller lent it (and reg) */
 	struct rbuf *reg;      /* holds buf when it came from d->buf_get */
 	struct rbuf *src_reg;  /* holds src, if the caller said so */
 	const uint8_t *src;    /* the caller's data (WRITE, RMW) */
@@ -448,10 +448,12 @@ static void req_finish(struct blkio_req *r)
 	if (!r->err && r->kind == REQ_READ)
 		data = r->buf + (r->off - r->lba * r->d->block_size);
 	r->cb(r->arg, res, data);
-	if (r->reg)
-		r->d->buf_put(r->reg);
-	else if (!r->lent)
-		free(r->buf);
+	if (!r->lent) { /* else the caller's */
+		if (r->reg)
+			r->d->buf_put(r->reg);
+		else
+			free(r->buf);
+	}
 	free(r);
 }
 
@@ -559,7 +561,8 @@ void blkio_read(struct blkio_dev *d, uint64_t off, size_t len,
 }
 
 void blkio_read_into(struct blkio_dev *d, uint64_t off, size_t len, void *dst, size_t cap,
-		     void (*cb)(void *arg, ssize_t res, const void *data), void *arg)
+		     struct rbuf *reg, void (*cb)(void *arg, ssize_t res, const void *data),
+		     void *arg)
 {
 	uint64_t size = blkio_size(d), bs = d->block_size;
 	struct blkio_req *r;
@@ -576,6 +579,7 @@ void blkio_read_into(struct blkio_dev *d, uint64_t off, size_t len, void *dst, s
 		return;
 	}
 	r->buf = dst;
+	r->reg = reg;
 	r->lent = true;
 	req_next_phase(r);
 }

@@ -93,11 +93,14 @@ uint64_t blkio_size(const struct blkio_dev *d);
 void blkio_read(struct blkio_dev *d, uint64_t off, size_t len,
 		void (*cb)(void *arg, ssize_t res, const void *data), void *arg);
 
-/* The same into @dst (@cap bytes, valid until @cb runs) when the read is
- * of whole blocks that fit: no buffer of ours, @cb's data is @dst. Other
- * reads go through a buffer of ours, as blkio_read(). */
+/* The same into @dst (@cap bytes, valid until @cb runs, inside @reg when
+ * that is not NULL: an ini_buf_wrap() or ini_buf_get() buffer, which over
+ * iSER the target writes into) when the read is of whole blocks that fit:
+ * no buffer of ours, @cb's data is @dst. Other reads go through a buffer
+ * of ours, as blkio_read(). */
 void blkio_read_into(struct blkio_dev *d, uint64_t off, size_t len, void *dst, size_t cap,
-		     void (*cb)(void *arg, ssize_t res, const void *data), void *arg);
+		     struct rbuf *reg, void (*cb)(void *arg, ssize_t res, const void *data),
+		     void *arg);
 
 /* Write @len bytes of @buf at @off; @buf must stay valid until @cb runs. */
 void blkio_write(struct blkio_dev *d, uint64_t off, const void *buf, size_t len,

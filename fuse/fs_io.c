@@ -146,7 +146,8 @@ void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct f
 	/* From a ring entry: read into the entry, where the reply goes. */
 	dst = fs_uring_payload(fs, &cap);
 	if (dst)
-		blkio_read_into(&l->dev, (uint64_t)off, size, dst, cap, read_done, io);
+		blkio_read_into(&l->dev, (uint64_t)off, size, dst, cap, fs_uring_reg(fs), read_done,
+				io);
 	else
 		blkio_read(&l->dev, (uint64_t)off, size, read_done, io);
 }
@@ -164,30 +165,34 @@ static void write_done(void *arg, ssize_t res, const void *data)
 }
 
 /* The write's data outlives this handler: libfuse reuses its buffer for
- * the next request. Keep the buffer itself when the write fills much of
- * it, else copy; from a ring entry, use it where it is. NULL: out of
- * memory. */
-static const void *write_keep(struct fs *fs, struct fs_io *io, const char *buf, size_t size)
+ * the next request. From a ring entry, use it where it is (over iSER the
+ * entry is registered: *@reg). Else keep libfuse's buffer itself when the
+ * write fills much of it, or copy. NULL: out of memory. */
+static const void *write_keep(struct fs *fs, struct fs_io *io, const char *buf, size_t size,
+			      struct rbuf **reg)
 {
 	uintptr_t p = (uintptr_t)buf, mem = (uintptr_t)fs->rx.mem;
 
+	/* A ring entry keeps its request until it is answered. */
+	if (fs_uring_holds(fs, buf, size)) {
+		*reg = fs_uring_reg(fs);
+		return buf;
+	}
 	if (size >= STEAL_MIN && fs->rx.mem && p >= mem && p + size <= mem + fs->rx.size) {
 		io->owned = fs->rx.mem;
-		io->reg = fs->rx_reg;
+		io->reg = *reg = fs->rx_reg;
 		fs->rx.mem = NULL; /* the next receive takes a new one */
 		fs->rx_reg = NULL;
 		return buf;
 	}
 	/* Over iSER a registered copy, so that it is the only one. */
-	io->reg = size ? ini_buf_get(fs->sess, size) : NULL;
+	fs->write_copies++;
+	io->reg = *reg = size ? ini_buf_get(fs->sess, size) : NULL;
 	if (io->reg) {
 		io->owned = io->reg->addr;
 		memcpy(io->owned, buf, size);
 		return io->owned;
 	}
-	/* A ring entry keeps its request until it is answered. */
-	if (fs_uring_holds(fs, buf, size))
-		return buf;
 	io->owned = malloc(size ? size : 1);
 	if (io->owned)
 		memcpy(io->owned, buf, size);
@@ -199,6 +204,7 @@ void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, o
 {
 	struct fs *fs = fuse_req_userdata(req);
 	struct fs_lun *l = fs_lun_of(fs, ino);
+	struct rbuf *reg = NULL;
 	const void *data;
 	struct fs_io *io;
 
@@ -213,12 +219,12 @@ void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, o
 		return;
 	}
 	l->st.writes++;
-	data = write_keep(fs, io, buf, size);
+	data = write_keep(fs, io, buf, size, &reg);
 	if (!data) {
 		write_done(io, -ENOMEM, NULL);
 		return;
 	}
-	blkio_write_reg(&l->dev, (uint64_t)off, data, size, io->reg, write_done, io);
+	blkio_write_reg(&l->dev, (uint64_t)off, data, size, reg, write_done, io);
 }
 
 static void status_done(void *arg, ssize_t res, const void *data)

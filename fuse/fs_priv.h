@@ -62,8 +62,9 @@ struct fs {
 	unsigned int pending;	 /* requests answered later */
 	unsigned int flush_left; /* fs_flush_all: LUNs not synchronised yet */
 	int flush_err;
-	uint64_t requests;   /* requests read from the device or the ring */
-	struct fs_uring *ur; /* the device for libfuse, and FUSE over io_uring
+	uint64_t requests;     /* requests read from the device or the ring */
+	uint64_t write_copies; /* writes whose data was copied (write_keep()) */
+	struct fs_uring *ur;   /* the device for libfuse, and FUSE over io_uring
 			      * (fs_uring.c); set by fs_mount() */
 	void (*on_exit)(void *arg);
 	void *exit_arg;
@@ -110,13 +111,14 @@ void fs_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t 
  * device.
  */
 struct fs_uring_stats {
-	bool active;	      /* the kernel was asked to use the ring */
-	unsigned int queues;  /* one per possible CPU */
-	unsigned int entries; /* all queues */
-	unsigned int waiting; /* entries waiting at the kernel for a request */
-	uint64_t requests;    /* requests that came through the ring */
-	uint64_t commits;     /* replies that went back through it */
-	uint64_t errors;      /* failed commands, malformed requests */
+	bool active;		 /* the kernel was asked to use the ring */
+	unsigned int queues;	 /* one per possible CPU */
+	unsigned int entries;	 /* all queues */
+	unsigned int waiting;	 /* entries waiting at the kernel for a request */
+	uint64_t requests;	 /* requests that came through the ring */
+	uint64_t commits;	 /* replies that went back through it */
+	uint64_t errors;	 /* failed commands, malformed requests */
+	unsigned int registered; /* entries registered for RDMA (iSER) */
 };
 
 int fs_uring_attach(struct fs *fs, int fd);
@@ -134,6 +136,9 @@ bool fs_uring_holds(const struct fs *fs, const void *buf, size_t len);
  * it came from /dev/fuse), @*cap bytes: a reply written there is committed
  * without a copy. */
 void *fs_uring_payload(const struct fs *fs, size_t *cap);
+/* Over iSER, that payload registered (ini_buf_wrap(), once per entry, kept
+ * until the ring goes); NULL otherwise. */
+struct rbuf *fs_uring_reg(struct fs *fs);
 /* Counters; *pst: the ring's poller, NULL when the ring is not in use. */
 void fs_uring_stats(const struct fs *fs, struct fs_uring_stats *st,
 		    const struct poller_stats **pst);

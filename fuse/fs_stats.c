@@ -28,7 +28,7 @@ static void put_session(FILE *f, const struct fs *fs)
 		"write_bytes=%llu lat_mean_us=%llu lat_max_us=%llu timeouts=%llu "
 		"reconnects=%llu reissued=%llu aborts=%llu lun_resets=%llu tmf_rsps=%llu "
 		"pings=%llu ping_fails=%llu inflight=%u sent_max=%u rx_pdus=%llu tx_pdus=%llu "
-		"notifications=%llu polls=%llu completions=%llu\n",
+		"bounced=%llu notifications=%llu polls=%llu completions=%llu\n",
 		fs->cfg.target, fs->cfg.portal, st.connected, (unsigned long long)st.cmds,
 		(unsigned long long)st.errors, (unsigned long long)st.read_bytes,
 		(unsigned long long)st.write_bytes, mean_us(st.lat_ns_sum, st.cmds),
@@ -38,8 +38,8 @@ static void put_session(FILE *f, const struct fs *fs)
 		(unsigned long long)st.tmf_rsps, (unsigned long long)st.pings,
 		(unsigned long long)st.ping_fails, st.inflight, st.sent_max,
 		(unsigned long long)st.rx_pdus, (unsigned long long)st.tx_pdus,
-		(unsigned long long)st.notifications, (unsigned long long)st.polls,
-		(unsigned long long)st.completions);
+		(unsigned long long)st.bounced, (unsigned long long)st.notifications,
+		(unsigned long long)st.polls, (unsigned long long)st.completions);
 }
 
 static void put_fuse(FILE *f, const struct fs *fs)
@@ -49,18 +49,19 @@ static void put_fuse(FILE *f, const struct fs *fs)
 	struct sched_stats s;
 
 	fprintf(f,
-		"fuse requests=%llu pending=%u notifications=%llu polls=%llu completions=%llu "
-		"empty_polls=%llu full_polls=%llu\n",
-		(unsigned long long)fs->requests, fs->pending, (unsigned long long)p->notifications,
-		(unsigned long long)p->polls, (unsigned long long)p->completions,
-		(unsigned long long)p->empty_polls, (unsigned long long)p->full_polls);
+		"fuse requests=%llu pending=%u write_copies=%llu notifications=%llu polls=%llu "
+		"completions=%llu empty_polls=%llu full_polls=%llu\n",
+		(unsigned long long)fs->requests, fs->pending, (unsigned long long)fs->write_copies,
+		(unsigned long long)p->notifications, (unsigned long long)p->polls,
+		(unsigned long long)p->completions, (unsigned long long)p->empty_polls,
+		(unsigned long long)p->full_polls);
 	fs_uring_stats(fs, &u, &up);
 	fprintf(f,
-		"fuse_uring active=%d queues=%u entries=%u waiting=%u requests=%llu commits=%llu "
-		"errors=%llu notifications=%llu polls=%llu completions=%llu\n",
-		u.active, u.queues, u.entries, u.waiting, (unsigned long long)u.requests,
-		(unsigned long long)u.commits, (unsigned long long)u.errors,
-		(unsigned long long)(up ? up->notifications : 0),
+		"fuse_uring active=%d queues=%u entries=%u waiting=%u registered=%u requests=%llu "
+		"commits=%llu errors=%llu notifications=%llu polls=%llu completions=%llu\n",
+		u.active, u.queues, u.entries, u.waiting, u.registered,
+		(unsigned long long)u.requests, (unsigned long long)u.commits,
+		(unsigned long long)u.errors, (unsigned long long)(up ? up->notifications : 0),
 		(unsigned long long)(up ? up->polls : 0),
 		(unsigned long long)(up ? up->completions : 0));
 	sched_get_stats(fs->sched, &s);

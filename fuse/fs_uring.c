@@ -111,6 +111,7 @@ struct fsu_ent {
 	struct fsu_req_header hdr;
 	struct iovec iov[2]; /* REGISTER: the header, the payload */
 	char *payload;
+	struct rbuf *reg;   /* over iSER: the payload, registered on first use */
 	uint64_t commit_id; /* the request's unique while it is ours; else 0 */
 	uint16_t qid;
 	bool registered; /* the kernel has given it a request once */
@@ -127,6 +128,7 @@ struct fs_uring {
 	struct fsu_ent *ents;
 	unsigned int nents, nqueues;
 	size_t payload_sz;
+	bool no_reg; /* entries are not registered (TCP, or refused) */
 	char *mem;
 	size_t mem_len;
 	struct fsu_ent *cur; /* the entry whose request libfuse is processing */
@@ -396,7 +398,11 @@ static void ring_stop(struct fs_uring *ur)
 
 static void ring_free(struct fs_uring *ur)
 {
+	unsigned int i;
+
 	ring_stop(ur);
+	for (i = 0; i < ur->nents; i++)
+		ini_buf_put(ur->ents[i].reg); /* before the memory goes */
 	if (ur->mem)
 		munmap(ur->mem, ur->mem_len);
 	ur->mem = NULL;
@@ -706,6 +712,20 @@ void *fs_uring_payload(const struct fs *fs, size_t *cap)
 		return NULL;
 	*cap = ur->payload_sz;
 	return ur->cur->payload;
+}
+
+struct rbuf *fs_uring_reg(struct fs *fs)
+{
+	struct fs_uring *ur = fs->ur;
+	struct fsu_ent *e = ur ? ur->cur : NULL;
+
+	if (!e || e->reg || ur->no_reg)
+		return e ? e->reg : NULL;
+	e->reg = ini_buf_wrap(fs->sess, e->payload, ur->payload_sz);
+	/* Not over iSER, or the device refused: copies, as without a ring. */
+	ur->no_reg = !e->reg;
+	ur->st.registered += !!e->reg;
+	return e->reg;
 }
 
 void fs_uring_stats(const struct fs *fs, struct fs_uring_stats *st, const struct poller_stats **pst)

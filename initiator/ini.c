@@ -217,8 +217,12 @@ static int cmd_iser_buf(struct ini_session *sess, struct ini_cmd *cmd, uint32_t 
 	/* The caller's registered buffer, or a copy through one of ours. */
 	if (!b || va < (uintptr_t)b->addr || va - (uintptr_t)b->addr > b->cap ||
 	    cmd->len > b->cap - (va - (uintptr_t)b->addr)) {
-		if (!cmd->xbuf && (err = rbuf_get(sess->conn.pool, cmd->len, &cmd->xbuf)))
-			return err;
+		if (!cmd->xbuf) {
+			err = rbuf_get(sess->conn.pool, cmd->len, &cmd->xbuf);
+			if (err)
+				return err;
+			sess->st.bounced++;
+		}
 		b = cmd->xbuf;
 		va = (uintptr_t)b->addr;
 		if (cmd->dir == INI_DIR_WRITE)

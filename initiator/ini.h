@@ -118,6 +118,8 @@ struct ini_stats {
 	uint64_t pings;	     /* NOP-Out keepalive pings sent */
 	uint64_t ping_fails; /* pings unanswered: the connection dropped */
 	uint64_t rx_pdus, tx_pdus;
+	uint64_t bounced;      /* iSER: commands whose data was copied through
+				* a registered buffer of ours (cmd->reg unset) */
 	unsigned int inflight; /* submitted, not yet done */
 	unsigned int sent_max; /* most commands at the target at once */
 	bool connected;
@@ -177,8 +179,17 @@ uint32_t ini_session_max_burst(const struct ini_session *sess);
  */
 struct rbuf *ini_buf_get(struct ini_session *sess, size_t len);
 
-/* Give back a buffer of ini_buf_get() (NULL allowed). */
+/* Give back a buffer of ini_buf_get() or ini_buf_wrap() (NULL allowed). */
 void ini_buf_put(struct rbuf *b);
+
+/*
+ * Over iSER, register the caller's @len bytes at @addr for commands of
+ * @sess, like an ini_buf_get() buffer; NULL when not over iSER or when
+ * the registration fails (use the memory unregistered then). The memory
+ * stays the caller's; ini_buf_put() lets the registration go, and must
+ * come before the memory is freed, or after ini_session_destroy().
+ */
+struct rbuf *ini_buf_wrap(struct ini_session *sess, void *addr, size_t len);
 
 /* The transport in use: "tcp", or over iSER the RDMA provider ("verbs",
  * "soft"); for logs, e.g. of -o fabric=auto. */

@@ -238,6 +238,15 @@ struct rbuf *ini_buf_get(struct ini_session *sess, size_t len)
 	return b;
 }
 
+struct rbuf *ini_buf_wrap(struct ini_session *sess, void *addr, size_t len)
+{
+	struct rbuf *b;
+
+	if (!sess->o.iser || !sess->conn.pool || rbuf_wrap(sess->conn.pool, addr, len, &b))
+		return NULL;
+	return b;
+}
+
 void ini_buf_put(struct rbuf *b)
 {
 	rbuf_put(b);

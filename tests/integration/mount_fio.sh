@@ -44,17 +44,30 @@ fio_clean() {
 }
 
 # uring_check KIND MNT RING: with RING 1 (the mount has -o uring), the
-# requests came over io_uring where the kernel has it; else, and without
-# the kernel's, from /dev/fuse alone.
+# requests came over io_uring where the kernel has it, and no write's
+# data was copied on the way; over iSER the ring's entries were
+# registered and the target moved the data straight to and from them
+# (fio's blocks are whole 512-byte blocks): no command bounced through a
+# buffer of the session during fio (bounced0: before it; the probe's
+# commands at mount time do). Else, and without the kernel's, from
+# /dev/fuse alone.
 uring_check() {
-  local n e
+  local n e b c r
   n=$(ml_stat "$2" fuse_uring requests)
   e=$(ml_stat "$2" fuse_uring entries)
   if [ "$3" = 1 ] && [ "$ml_uring" = 1 ]; then
-    if [ "${n:-0}" -gt 1000 ]; then
-      ok "$1: $n FUSE requests came over io_uring ($e entries)"
-    else
+    b=$(ml_stat "$2" session bounced)
+    b=$((${b:-0} - ${bounced0:-0}))
+    c=$(ml_stat "$2" fuse write_copies)
+    r=$(ml_stat "$2" fuse_uring registered)
+    if [ "${n:-0}" -le 1000 ]; then
       not_ok "$1: -o uring: ${n:-no} FUSE requests over io_uring"
+    elif [ "$c" != 0 ] || [ "$b" != 0 ]; then
+      not_ok "$1: -o uring: writes copied ${c:-?}, commands bounced $b"
+    elif [ "${url[$1]#iser:}" != "${url[$1]}" ] && [ "${r:-0}" -eq 0 ]; then
+      not_ok "$1: -o uring over iSER: no ring entry registered"
+    else
+      ok "$1: $n FUSE requests came over io_uring ($e entries, ${r:-?} registered), no data copied"
     fi
   elif [ "$e" = 0 ] && [ "$n" = 0 ]; then
     ok "$1: FUSE requests from /dev/fuse alone"
@@ -76,6 +89,7 @@ run() { # KIND
   else
     not_ok "$k: $f: size $(stat -c %s "$f" 2>&1), want $((JOBS * REGION)) MiB"
   fi
+  bounced0=$(ml_stat "$m" session bounced)
   fio_job "$f" >"$dir/fio-$k.out" 2>&1
   fio_clean "$k: $JOBS fio jobs, random sizes and offsets, written and verified" $? \
     "$dir/fio-$k.out"
@@ -101,6 +115,7 @@ run() { # KIND
     not_ok "$k: mount again"
     return
   fi
+  bounced0=$(ml_stat "$m" session bounced)
   fio_job "$f" --verify_only >"$dir/fio-$k-again.out" 2>&1
   fio_clean "$k: after a new mount (-o $o), every block verified again" $? \
     "$dir/fio-$k-again.out"

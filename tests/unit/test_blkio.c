@@ -434,7 +434,7 @@ START_TEST(test_read_into)
 
 	fill(f.disk, SIZE, &seed);
 	memset(dst, 0xee, sizeof(dst));
-	blkio_read_into(&d, 8 * BS, 16 * BS, dst, sizeof(dst), on_done, &r);
+	blkio_read_into(&d, 8 * BS, 16 * BS, dst, sizeof(dst), NULL, on_done, &r);
 	ck_assert_uint_eq(f.npending, 4); /* 16 blocks, 4 per command */
 	fake_run();
 	ck_assert_int_eq(r.res, 16 * BS);
@@ -443,7 +443,7 @@ START_TEST(test_read_into)
 
 	/* The last blocks: clamped to the size, still into the buffer. */
 	memset(&r, 0, sizeof(r));
-	blkio_read_into(&d, SIZE - 2 * BS, 8 * BS, dst, sizeof(dst), on_done, &r);
+	blkio_read_into(&d, SIZE - 2 * BS, 8 * BS, dst, sizeof(dst), NULL, on_done, &r);
 	fake_run();
 	ck_assert_int_eq(r.res, 2 * BS);
 	ck_assert_ptr_eq(r.ptr, dst);
@@ -452,7 +452,7 @@ START_TEST(test_read_into)
 	memset(dst, 0xee, sizeof(dst));
 	memset(fresh, 0xee, sizeof(fresh));
 	memset(&r, 0, sizeof(r));
-	blkio_read_into(&d, 100, 3 * BS, dst, sizeof(dst), on_done, &r);
+	blkio_read_into(&d, 100, 3 * BS, dst, sizeof(dst), NULL, on_done, &r);
 	fake_run();
 	ck_assert_int_eq(r.res, 3 * BS);
 	ck_assert_ptr_ne(r.ptr, dst);
@@ -460,7 +460,7 @@ START_TEST(test_read_into)
 	ck_assert(!memcmp(dst, fresh, sizeof(dst)));
 
 	memset(&r, 0, sizeof(r));
-	blkio_read_into(&d, 0, 16 * BS, dst, 8 * BS, on_done, &r);
+	blkio_read_into(&d, 0, 16 * BS, dst, 8 * BS, NULL, on_done, &r);
 	fake_run();
 	ck_assert_int_eq(r.res, 16 * BS);
 	ck_assert_ptr_ne(r.ptr, dst);

@@ -719,6 +719,66 @@ START_TEST(test_rdma_read_ord)
 }
 END_TEST
 
+/* The caller's memory, registered with rbuf_wrap(): the target reads from
+ * it and writes into it (at an offset: a ring entry's payload is not
+ * page-aligned in general); given back, it is deregistered (a READ with
+ * its key then fails the connection) and stays the caller's; one still
+ * out when the pool goes is let go by rbuf_put() after. */
+START_TEST(test_rbuf_wrap)
+{
+	enum { LEN = 3 * 4096 + 100 };
+	static uint8_t mem[LEN + 64], back[LEN];
+	struct rbuf *w, *w2, *tb;
+	struct rbuf_stats st0, st;
+	uint32_t old_rkey;
+	int ref_r, ref_w, ref_bad;
+
+	connect_pair();
+	pools_init();
+	rbuf_pool_stats(I.pool, &st0);
+	ck_assert_int_eq(rbuf_wrap(I.pool, mem + 8, 0, &w), -EINVAL);
+	ck_assert_int_eq(rbuf_wrap(I.pool, mem + 8, LEN, &w), 0);
+	ck_assert_ptr_eq(w->addr, mem + 8);
+	ck_assert_uint_eq(w->cap, LEN);
+	rbuf_pool_stats(I.pool, &st);
+	ck_assert_uint_eq(st.registrations, st0.registrations + 1);
+	ck_assert_uint_eq(st.bytes_registered, st0.bytes_registered + LEN);
+
+	tb = get_buf(&T, LEN);
+	fill(mem + 8, LEN, 3);
+	ck_assert_int_eq(iser_conn_rdma_read(T.ic, tb, 0, LEN, w->rkey, va(w, 0), &ref_r), 0);
+	RUN_UNTIL(T.ndone == 1);
+	ck_assert_int_eq(T.done[0].err, 0);
+	ck_assert(!memcmp(tb->addr, mem + 8, LEN));
+	fill(tb->addr, LEN, 9);
+	memcpy(back, tb->addr, LEN);
+	ck_assert_int_eq(iser_conn_rdma_write(T.ic, tb, 0, LEN, w->rkey, va(w, 0), &ref_w), 0);
+	RUN_UNTIL(T.ndone == 2);
+	ck_assert_int_eq(T.done[1].err, 0);
+	/* The Write is placed once the initiator has read it off the wire. */
+	RUN_UNTIL(!memcmp(mem + 8, back, LEN));
+
+	old_rkey = w->rkey;
+	rbuf_put(w);
+	rbuf_pool_stats(I.pool, &st);
+	ck_assert_uint_eq(st.bytes_registered, st0.bytes_registered);
+	ck_assert(!memcmp(mem + 8, back, LEN)); /* still the caller's */
+	ck_assert_int_eq(iser_conn_rdma_read(T.ic, tb, 0, 4096, old_rkey,
+					     (uint64_t)(uintptr_t)(mem + 8), &ref_bad),
+			 0);
+	RUN_UNTIL(T.downs == 1 && T.ndone == 3);
+	ck_assert_int_ne(T.done[2].err, 0);
+
+	ck_assert_int_eq(rbuf_wrap(I.pool, mem, 4096, &w2), 0);
+	rbuf_pool_destroy(I.pool);
+	I.pool = NULL;
+	ck_assert_ptr_null(w2->pool);
+	ck_assert_ptr_null(w2->mr);
+	rbuf_put(w2);
+	rbuf_put(tb);
+}
+END_TEST
+
 /*
  * An RDMA READ that completes after a Send posted later, as on siw (it
  * completes a Send once it is on the wire, a READ when its response is
@@ -1292,6 +1352,7 @@ static Suite *iser_suite(void)
 	tcase_add_test(tc, test_disconnect_pending);
 	tcase_add_test(tc, test_rbuf);
 	tcase_add_test(tc, test_rbuf_access);
+	tcase_add_test(tc, test_rbuf_wrap);
 	suite_add_tcase(su, tc);
 	return su;
 }
