@@ -43,7 +43,7 @@ cleanup() {
   # Last started first: the FUSE daemons flush to targets still there.
   for ((i = ${#mine[@]} - 1; i >= 0; i--)); do stop_pid "${mine[i]}"; done
   for m in "${mounts[@]}"; do mountpoint -q "$m" && fusermount3 -uz "$m"; done
-  # bench/mount's +uring set the fuse module's enable_uring
+  # start_uring_mount set the fuse module's enable_uring
   [ -z "${uring_was:-}" ] || echo "$uring_was" >/sys/module/fuse/parameters/enable_uring
   if [ -n "$dir" ]; then
     if [ "${BENCH_KEEP:-0}" = 1 ] || [ "$rc" != 0 ]; then
@@ -192,6 +192,27 @@ start_mount() {
   file[$s]=$m/lun0
   wait_for "iser-mount $s" 20 test -f "${file[$s]}" ||
     na[$s]="iser-mount did not mount: $(tail -1 "$dir/mount-$s.log")"
+}
+
+# start_uring_mount SETUP LIKE TARGET URL OPTIONS: start_mount with -o
+# uring added, where the fuse module offers FUSE over io_uring (its
+# enable_uring is set for the run, and restored at exit); n/a as LIKE is.
+start_uring_mount() {
+  local s=$1 like=$2 param=/sys/module/fuse/parameters/enable_uring
+  if [ -n "${na[$like]:-}" ]; then
+    na[$s]=${na[$like]}
+    return
+  fi
+  if [ ! -w "$param" ]; then
+    na[$s]="no $param (before Linux 6.14?)"
+    return
+  fi
+  [ -n "${uring_was:-}" ] || uring_was=$(cat "$param")
+  echo Y >"$param"
+  start_mount "$s" "$3" "$4" "${5:+$5,}uring"
+  [ -n "${na[$s]:-}" ] || wait_for "FUSE over io_uring" 5 \
+    grep -q "FUSE over io_uring: [0-9]* queues" "$dir/mount-$s.log" ||
+    na[$s]="not in use: $(grep -m1 'io_uring' "$dir/mount-$s.log")"
 }
 
 # The FUSE export's mount point is a regular file, not a directory.
