@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/statfs.h>
 #include <unistd.h>
 
@@ -141,45 +142,50 @@ static uint64_t iov_total(const struct iovec *iov, int iovcnt)
 	return n;
 }
 
-/* A request that needs no ring: run it here (without completing it) and
- * return true with its result in @res; false for the ring. A NOWAIT read
- * that gets less than everything (a page not cached, or the end of the
- * file: the ring tells which) goes there whole; a file that turns out to
- * refuse NOWAIT loses the class. */
+/* Whether @req may be run from the deferred event rather than the ring. */
+static bool inline_kind(const struct ioq_req *req)
+{
+	return req->op == IOQ_FALLOCATE ||
+	       ((req->cls & IOQ_FD_MEMORY) && (req->op == IOQ_READ || req->op == IOQ_WRITE)) ||
+	       ((req->cls & IOQ_FD_NOWAIT) && req->op == IOQ_READ);
+}
+
+/* Run an inline_kind() request here (without completing it) and return
+ * true with its result in @res; false for the ring. A NOWAIT read that
+ * gets less than everything (a page not cached, or the end of the file:
+ * the ring tells which) goes there whole. */
 static bool run_inline(struct ioq *q, struct ioq_req *req, int *res)
 {
 	ssize_t n;
 
-	if (req->op == IOQ_FALLOCATE ||
-	    ((req->cls & IOQ_FD_MEMORY) && (req->op == IOQ_READ || req->op == IOQ_WRITE))) {
+	if (req->op == IOQ_FALLOCATE || (req->cls & IOQ_FD_MEMORY)) {
 		q->stats.memory_ops += req->op != IOQ_FALLOCATE;
 		*res = run_sync(req);
 		return true;
 	}
-	if (req->op != IOQ_READ || !(req->cls & IOQ_FD_NOWAIT))
-		return false;
 	n = preadv2(req->fd, req->iov, req->iovcnt, (off_t)req->off, RWF_NOWAIT);
 	if (n >= 0 && (uint64_t)n == iov_total(req->iov, req->iovcnt)) {
 		q->stats.inline_reads++;
 		*res = n > INT32_MAX ? INT32_MAX : (int)n;
 		return true;
 	}
-	if (n < 0 && errno == EOPNOTSUPP)
-		req->cls &= ~IOQ_FD_NOWAIT;
 	q->stats.inline_misses++;
 	return false;
 }
 
 /* Deferred: run what needs no ring (a bounded number per pass), move the
  * rest of the backlog into the ring while there is room, and submit once
- * for everything queued during the pass. */
+ * for everything queued during the pass. Reads run here may pass writes
+ * still in the ring, as the ring's own inline reads could pass its
+ * punted writes: SIMPLE task attributes allow it, and the target holds
+ * exclusive range locks where an order matters. */
 static void async_run(struct ioq *q)
 {
 	struct ioq_req *req;
 	int ret, res, inl = 0;
 
 	while ((req = q->head) && q->inflight < q->depth) {
-		if (req->cls || req->op == IOQ_FALLOCATE) {
+		if (inline_kind(req)) {
 			if (inl++ == IOQ_INLINE_BUDGET) {
 				sched_schedule(q->sched, &q->run_ev);
 				break;
@@ -403,12 +409,15 @@ void ioq_fallocate(struct ioq *q, struct ioq_req *req, int fd, int mode, uint64_
 unsigned int ioq_fd_class(int fd)
 {
 	struct statfs sf;
+	struct stat st;
 	char b;
 	ssize_t n;
 
-	if (fstatfs(fd, &sf))
+	/* A device node's file system is the one it lives on (devtmpfs for
+	 * /dev, which says TMPFS_MAGIC): memory only for regular files. */
+	if (fstat(fd, &st) || fstatfs(fd, &sf))
 		return 0;
-	if (sf.f_type == TMPFS_MAGIC || sf.f_type == RAMFS_MAGIC)
+	if (S_ISREG(st.st_mode) && (sf.f_type == TMPFS_MAGIC || sf.f_type == RAMFS_MAGIC))
 		return IOQ_FD_MEMORY;
 	/* One byte, to learn whether the file takes RWF_NOWAIT: EAGAIN (not
 	 * cached) says yes too. An empty file or a write-only one: no. */

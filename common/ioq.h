@@ -38,9 +38,11 @@ struct ioq_req {
  *                event: a page-cache hit is copied there and then, without
  *                a trip through the ring and its eventfd; a miss goes to
  *                io_uring as before.
- * IOQ_FD_MEMORY  tmpfs, ramfs: nothing waits for a disk, and io_uring
- *                hands every request to a worker thread (no FMODE_NOWAIT):
- *                reads and writes run synchronously, as in sync mode.
+ * IOQ_FD_MEMORY  a regular file on tmpfs or ramfs (not a device node in
+ *                /dev, which is devtmpfs): nothing waits for a disk, and
+ *                io_uring hands every request to a worker thread (no
+ *                FMODE_NOWAIT): reads and writes run synchronously, as in
+ *                sync mode.
  */
 #define IOQ_FD_NOWAIT 0x1u
 #define IOQ_FD_MEMORY 0x2u

@@ -401,7 +401,7 @@ static void ring_free(struct fs_uring *ur)
 	unsigned int i;
 
 	ring_stop(ur);
-	for (i = 0; i < ur->nents; i++)
+	for (i = 0; ur->ents && i < ur->nents; i++)
 		ini_buf_put(ur->ents[i].reg); /* before the memory goes */
 	if (ur->mem)
 		munmap(ur->mem, ur->mem_len);
@@ -722,9 +722,14 @@ struct rbuf *fs_uring_reg(struct fs *fs)
 	if (!e || e->reg || ur->no_reg)
 		return e ? e->reg : NULL;
 	e->reg = ini_buf_wrap(fs->sess, e->payload, ur->payload_sz);
-	/* Not over iSER, or the device refused: copies, as without a ring. */
-	ur->no_reg = !e->reg;
 	ur->st.registered += !!e->reg;
+	/* Not over iSER, or the device refused (a verbs device pins the
+	 * memory: RLIMIT_MEMLOCK): copies, as without a ring. */
+	ur->no_reg = !e->reg;
+	if (!e->reg && strcmp(ini_session_transport(fs->sess), "tcp"))
+		log_warn("FUSE over io_uring: could not register a ring buffer for RDMA "
+			 "(%u registered; RLIMIT_MEMLOCK?): the data of the others is copied",
+			 ur->st.registered);
 	return e->reg;
 }
 

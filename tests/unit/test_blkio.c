@@ -12,6 +12,7 @@
 
 #include "blkio.h"
 #include "common/be.h"
+#include "common/rbuf.h"
 
 #define BS 512u
 #define NBLOCKS 256u
@@ -25,9 +26,10 @@ struct fake {
 	unsigned int seed;
 	uint32_t max_len; /* largest READ/WRITE seen */
 	unsigned int unmaps, syncs;
-	uint8_t fail_opcode; /* fail commands with this opcode... */
-	int fail_err;	     /* ...with this error */
-	bool unmap_residual; /* answer UNMAP GOOD, residual = its length */
+	const struct rbuf *reg; /* every READ's cmd->reg must be this */
+	uint8_t fail_opcode;	/* fail commands with this opcode... */
+	int fail_err;		/* ...with this error */
+	bool unmap_residual;	/* answer UNMAP GOOD, residual = its length */
 };
 
 static struct fake f;
@@ -53,10 +55,12 @@ static void fake_rw(struct fake *fk, struct ini_cmd *c)
 	ck_assert_uint_eq(c->len, n * BS);
 	if (c->len > fk->max_len)
 		fk->max_len = c->len;
-	if (c->cdb[0] == 0x88)
+	if (c->cdb[0] == 0x88) {
+		ck_assert_ptr_eq(c->reg, fk->reg);
 		memcpy(c->buf, fk->disk + lba * BS, c->len);
-	else
+	} else {
 		memcpy(fk->disk + lba * BS, c->buf, c->len);
+	}
 }
 
 static void fake_unmap(struct fake *fk, struct ini_cmd *c)
@@ -422,19 +426,37 @@ START_TEST(test_large_request_parallel)
 }
 END_TEST
 
+/* Buffers for test_read_into: none to give, and the lent one's rbuf must
+ * never come back (it is the caller's). */
+static struct rbuf lent_reg;
+
+static struct rbuf *no_buf(void *ctx, size_t len)
+{
+	(void)ctx, (void)len;
+	return NULL;
+}
+
+static void put_not_lent(struct rbuf *b)
+{
+	ck_assert_ptr_ne(b, &lent_reg);
+}
+
 /* A read into the caller's buffer: whole blocks land there, in commands
- * of max_io, and the callback's data is that buffer; a read of part of a
- * block, or one larger than the buffer, goes through blkio's own, and the
- * caller's is left alone. */
+ * of max_io that carry its registration, and the callback's data is that
+ * buffer, which is neither freed nor given back, also when a command
+ * fails; a read of part of a block, or one larger than the buffer, goes
+ * through blkio's own, and the caller's is left alone. */
 START_TEST(test_read_into)
 {
 	static uint8_t dst[16 * BS], fresh[16 * BS];
 	static struct result r;
 	unsigned int seed = 11;
 
+	blkio_set_bufs(&d, no_buf, put_not_lent);
 	fill(f.disk, SIZE, &seed);
 	memset(dst, 0xee, sizeof(dst));
-	blkio_read_into(&d, 8 * BS, 16 * BS, dst, sizeof(dst), NULL, on_done, &r);
+	f.reg = &lent_reg;
+	blkio_read_into(&d, 8 * BS, 16 * BS, dst, sizeof(dst), &lent_reg, on_done, &r);
 	ck_assert_uint_eq(f.npending, 4); /* 16 blocks, 4 per command */
 	fake_run();
 	ck_assert_int_eq(r.res, 16 * BS);
@@ -443,16 +465,26 @@ START_TEST(test_read_into)
 
 	/* The last blocks: clamped to the size, still into the buffer. */
 	memset(&r, 0, sizeof(r));
-	blkio_read_into(&d, SIZE - 2 * BS, 8 * BS, dst, sizeof(dst), NULL, on_done, &r);
+	blkio_read_into(&d, SIZE - 2 * BS, 8 * BS, dst, sizeof(dst), &lent_reg, on_done, &r);
 	fake_run();
 	ck_assert_int_eq(r.res, 2 * BS);
 	ck_assert_ptr_eq(r.ptr, dst);
 	ck_assert(!memcmp(dst, f.disk + SIZE - 2 * BS, 2 * BS));
 
+	/* A command fails: the error, and the buffer still the caller's. */
+	f.fail_opcode = 0x88;
+	f.fail_err = -EIO;
+	memset(&r, 0, sizeof(r));
+	blkio_read_into(&d, 0, 8 * BS, dst, sizeof(dst), &lent_reg, on_done, &r);
+	fake_run();
+	ck_assert_int_eq(r.res, -EIO);
+	f.fail_opcode = 0;
+
+	f.reg = NULL;
 	memset(dst, 0xee, sizeof(dst));
 	memset(fresh, 0xee, sizeof(fresh));
 	memset(&r, 0, sizeof(r));
-	blkio_read_into(&d, 100, 3 * BS, dst, sizeof(dst), NULL, on_done, &r);
+	blkio_read_into(&d, 100, 3 * BS, dst, sizeof(dst), &lent_reg, on_done, &r);
 	fake_run();
 	ck_assert_int_eq(r.res, 3 * BS);
 	ck_assert_ptr_ne(r.ptr, dst);
@@ -460,7 +492,7 @@ START_TEST(test_read_into)
 	ck_assert(!memcmp(dst, fresh, sizeof(dst)));
 
 	memset(&r, 0, sizeof(r));
-	blkio_read_into(&d, 0, 16 * BS, dst, 8 * BS, NULL, on_done, &r);
+	blkio_read_into(&d, 0, 16 * BS, dst, 8 * BS, &lent_reg, on_done, &r);
 	fake_run();
 	ck_assert_int_eq(r.res, 16 * BS);
 	ck_assert_ptr_ne(r.ptr, dst);

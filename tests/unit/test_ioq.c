@@ -253,6 +253,12 @@ START_TEST(test_fd_class)
 	ck_assert_uint_eq(ioq_fd_class(-1), 0);
 	close(f);
 	unlink(p);
+	/* Device nodes live on devtmpfs, which says TMPFS_MAGIC: never
+	 * memory (a disk LUN /dev/sdb would run synchronously). */
+	f = open("/dev/null", O_RDONLY);
+	ck_assert_int_ge(f, 0);
+	ck_assert_uint_eq(ioq_fd_class(f) & IOQ_FD_MEMORY, 0);
+	close(f);
 }
 END_TEST
 

@@ -720,8 +720,8 @@ START_TEST(test_rdma_read_ord)
 END_TEST
 
 /* The caller's memory, registered with rbuf_wrap(): the target reads from
- * it and writes into it (at an offset: a ring entry's payload is not
- * page-aligned in general); given back, it is deregistered (a READ with
+ * it and writes into it (at an odd offset: any memory, not only the
+ * pool's page-aligned buffers); given back, it is deregistered (a READ with
  * its key then fails the connection) and stays the caller's; one still
  * out when the pool goes is let go by rbuf_put() after. */
 START_TEST(test_rbuf_wrap)
