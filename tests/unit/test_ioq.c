@@ -12,7 +12,9 @@
 #include <sys/statfs.h>
 #include <unistd.h>
 
+#include <linux/loop.h>
 #include <linux/magic.h>
+#include <sys/ioctl.h>
 
 #include "common/ioq.h"
 #include "common/poller.h"
@@ -262,6 +264,59 @@ START_TEST(test_fd_class)
 }
 END_TEST
 
+/* A block device (a loop device over a file in memory, as root where
+ * loop devices exist): not memory, though its node is on devtmpfs, and
+ * read correctly with its class. */
+START_TEST(test_block_device)
+{
+	char dev[32], want[4096], back[4096];
+	unsigned int cls;
+	int ctl, n, bfd, f;
+	struct op r;
+
+	ctl = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
+	if (ctl < 0) {
+		fprintf(stderr, "test_block_device: no /dev/loop-control (%s): skipped\n",
+			strerror(errno));
+		return;
+	}
+	n = ioctl(ctl, LOOP_CTL_GET_FREE);
+	close(ctl);
+	ck_assert_int_ge(n, 0);
+	snprintf(dev, sizeof(dev), "/dev/loop%d", n);
+	bfd = open(dev, O_RDWR | O_CLOEXEC);
+	if (bfd < 0) {
+		fprintf(stderr, "test_block_device: %s: %s: skipped\n", dev, strerror(errno));
+		return;
+	}
+	memset(want, 0x77, sizeof(want));
+	ck_assert_int_eq(pwrite(fd, want, sizeof(want), 8192), (ssize_t)sizeof(want));
+	f = open(path, O_RDWR | O_CLOEXEC);
+	ck_assert_int_ge(f, 0);
+	if (ioctl(bfd, LOOP_SET_FD, f)) {
+		fprintf(stderr, "test_block_device: LOOP_SET_FD %s: %s: skipped\n", dev,
+			strerror(errno));
+		close(f);
+		close(bfd);
+		return;
+	}
+	close(f);
+	/* Detached at the last close, also when an assertion ends the test. */
+	ck_assert_int_eq(ioctl(bfd, LOOP_SET_STATUS64,
+			       &(struct loop_info64){.lo_flags = LO_FLAGS_AUTOCLEAR}),
+			 0);
+	cls = ioq_fd_class(bfd);
+	ck_assert_uint_eq(cls & IOQ_FD_MEMORY, 0);
+	op_init(&r, back, sizeof(back));
+	ioq_readv(q, &r.req, bfd, cls, &r.iov, 1, 8192);
+	wait_all(&r, 1);
+	ck_assert_int_eq(r.res, (int)sizeof(back));
+	ck_assert_mem_eq(back, want, sizeof(want));
+	ck_assert_int_eq(ioctl(bfd, LOOP_CLR_FD, 0), 0);
+	close(bfd);
+}
+END_TEST
+
 /* Reads of a NOWAIT file: from the page cache without the ring, the rest
  * (pages dropped, the end of the file) through it, all correct. */
 START_TEST(test_nowait_reads)
@@ -371,6 +426,7 @@ static Suite *ioq_suite(const char *name)
 	tcase_add_test(tc, test_punch_hole);
 	tcase_add_test(tc, test_fd_class);
 	tcase_add_test(tc, test_nowait_reads);
+	tcase_add_test(tc, test_block_device);
 	tcase_add_test(tc, test_memory_class);
 	suite_add_tcase(su, tc);
 	return su;
