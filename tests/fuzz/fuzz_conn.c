@@ -82,6 +82,13 @@ static void feed(struct tgt *t, int fd, const uint8_t *data, size_t size)
 		abort(); /* a connection that outlives its peer's EOF */
 }
 
+/* The LUN's file goes with the process (libFuzzer and the replayer
+ * exit(); a crash leaves it, to be looked at). */
+static void remove_lun(void)
+{
+	unlink(lun_path);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct tgt t = {.next_tsih = 1};
@@ -94,7 +101,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 		snprintf(lun_path, sizeof(lun_path), "/tmp/iserkit-fuzz-XXXXXX");
 		fd = mkstemp(lun_path);
-		if (fd < 0 || ftruncate(fd, 1 << 20))
+		if (fd < 0 || ftruncate(fd, 1 << 20) || atexit(remove_lun))
 			abort();
 		close(fd);
 		/* FUZZ_CONN_LOG=1 shows what the target did with an input. */
