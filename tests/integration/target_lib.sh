@@ -43,15 +43,16 @@ skip() {
   exit 77
 }
 
-# tl_start SIZE [ARGS...]: one target, LUN 0 a sparse file of SIZE; its
-# portal is ${tl_prefix}127.0.0.1:PORT (tl_prefix=iser: for iSER).
+# tl_start SIZE [ARGS...]: one target, LUN 0 a sparse file of SIZE (or
+# ${tl_lun}, a path the caller made); its portal is
+# ${tl_prefix}127.0.0.1:PORT (tl_prefix=iser: for iSER).
 tl_start() {
   local size=$1 base
   shift
   for base in $(seq $((20000 + $$ % 20000)) 41 $((20000 + $$ % 20000 + 41 * 20))); do
     # Emptied here: the job's own redirection may come after our first grep.
     : >"$log"
-    "$bin" --portal "${tl_prefix:-}127.0.0.1:$base" --target "$iqn" --lun "$dir/lun0.img" \
+    "$bin" --portal "${tl_prefix:-}127.0.0.1:$base" --target "$iqn" --lun "${tl_lun:-$dir/lun0.img}" \
       --size "$size" "$@" >"$log" 2>&1 &
     pid=$!
     for _ in $(seq 100); do
