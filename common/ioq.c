@@ -362,10 +362,10 @@ bool ioq_is_async(const struct ioq *q)
 	return q->async;
 }
 
-static void req_set(struct ioq_req *req, int op, int fd, const struct iovec *iov, int iovcnt,
-		    uint64_t off, unsigned int flags)
+static void req_set(struct ioq_req *req, int op, int fd, unsigned int cls, const struct iovec *iov,
+		    int iovcnt, uint64_t off, unsigned int flags)
 {
-	req->cls = 0;
+	req->cls = cls;
 	req->len = 0;
 	req->mode = 0;
 	req->op = op;
@@ -379,28 +379,26 @@ static void req_set(struct ioq_req *req, int op, int fd, const struct iovec *iov
 void ioq_readv(struct ioq *q, struct ioq_req *req, int fd, unsigned int cls,
 	       const struct iovec *iov, int iovcnt, uint64_t off)
 {
-	req_set(req, IOQ_READ, fd, iov, iovcnt, off, 0);
-	req->cls = cls;
+	req_set(req, IOQ_READ, fd, cls, iov, iovcnt, off, 0);
 	queue_req(q, req);
 }
 
 void ioq_writev(struct ioq *q, struct ioq_req *req, int fd, unsigned int cls,
 		const struct iovec *iov, int iovcnt, uint64_t off)
 {
-	req_set(req, IOQ_WRITE, fd, iov, iovcnt, off, 0);
-	req->cls = cls;
+	req_set(req, IOQ_WRITE, fd, cls, iov, iovcnt, off, 0);
 	queue_req(q, req);
 }
 
 void ioq_fsync(struct ioq *q, struct ioq_req *req, int fd, bool datasync)
 {
-	req_set(req, IOQ_FSYNC, fd, NULL, 0, 0, datasync ? IOQ_DATASYNC : 0);
+	req_set(req, IOQ_FSYNC, fd, 0, NULL, 0, 0, datasync ? IOQ_DATASYNC : 0);
 	queue_req(q, req);
 }
 
 void ioq_fallocate(struct ioq *q, struct ioq_req *req, int fd, int mode, uint64_t off, uint64_t len)
 {
-	req_set(req, IOQ_FALLOCATE, fd, NULL, 0, off, 0);
+	req_set(req, IOQ_FALLOCATE, fd, 0, NULL, 0, off, 0);
 	req->mode = mode;
 	req->len = len;
 	queue_req(q, req);

@@ -543,8 +543,9 @@ static struct blkio_req *req_alloc(struct blkio_dev *d, enum req_kind kind, uint
 	return r;
 }
 
-void blkio_read(struct blkio_dev *d, uint64_t off, size_t len,
-		void (*cb)(void *arg, ssize_t res, const void *data), void *arg)
+void blkio_read_into(struct blkio_dev *d, uint64_t off, size_t len, void *dst, size_t cap,
+		     struct rbuf *reg, void (*cb)(void *arg, ssize_t res, const void *data),
+		     void *arg)
 {
 	uint64_t size = blkio_size(d), bs = d->block_size;
 	struct blkio_req *r;
@@ -555,33 +556,27 @@ void blkio_read(struct blkio_dev *d, uint64_t off, size_t len,
 	}
 	if (len > size - off)
 		len = size - off;
-	r = req_alloc(d, REQ_READ, off, len, (off + len + bs - 1) / bs - off / bs, cb, arg);
+	if (!dst || off % bs || len % bs || len > cap) {
+		/* Into a buffer of ours, of whole blocks. */
+		r = req_alloc(d, REQ_READ, off, len, (off + len + bs - 1) / bs - off / bs, cb, arg);
+	} else {
+		r = req_new(d, REQ_READ, off, len, cb, arg);
+		if (r) {
+			r->buf = dst;
+			r->reg = reg;
+			r->lent = true;
+		} else {
+			cb(arg, -ENOMEM, NULL);
+		}
+	}
 	if (r)
 		req_next_phase(r);
 }
 
-void blkio_read_into(struct blkio_dev *d, uint64_t off, size_t len, void *dst, size_t cap,
-		     struct rbuf *reg, void (*cb)(void *arg, ssize_t res, const void *data),
-		     void *arg)
+void blkio_read(struct blkio_dev *d, uint64_t off, size_t len,
+		void (*cb)(void *arg, ssize_t res, const void *data), void *arg)
 {
-	uint64_t size = blkio_size(d), bs = d->block_size;
-	struct blkio_req *r;
-
-	if (off < size && len > size - off)
-		len = size - off;
-	if (off >= size || !len || off % bs || len % bs || len > cap) {
-		blkio_read(d, off, len, cb, arg);
-		return;
-	}
-	r = req_new(d, REQ_READ, off, len, cb, arg);
-	if (!r) {
-		cb(arg, -ENOMEM, NULL);
-		return;
-	}
-	r->buf = dst;
-	r->reg = reg;
-	r->lent = true;
-	req_next_phase(r);
+	blkio_read_into(d, off, len, NULL, 0, NULL, cb, arg);
 }
 
 void blkio_write(struct blkio_dev *d, uint64_t off, const void *buf, size_t len,

@@ -96,8 +96,8 @@ void blkio_read(struct blkio_dev *d, uint64_t off, size_t len,
 /* The same into @dst (@cap bytes, valid until @cb runs, inside @reg when
  * that is not NULL: an ini_buf_wrap() or ini_buf_get() buffer, which over
  * iSER the target writes into) when the read is of whole blocks that fit:
- * no buffer of ours, @cb's data is @dst. Other reads go through a buffer
- * of ours, as blkio_read(). */
+ * no buffer of ours, @cb's data is @dst. Other reads (and @dst NULL) go
+ * through a buffer of ours: blkio_read() is this with no @dst. */
 void blkio_read_into(struct blkio_dev *d, uint64_t off, size_t len, void *dst, size_t cap,
 		     struct rbuf *reg, void (*cb)(void *arg, ssize_t res, const void *data),
 		     void *arg);

@@ -125,8 +125,9 @@ void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct f
 {
 	struct fs *fs = fuse_req_userdata(req);
 	struct fs_lun *l = fs_lun_of(fs, ino);
+	struct rbuf *reg;
 	struct fs_io *io;
-	size_t cap = 0;
+	size_t cap;
 	void *dst;
 
 	if (ino == FS_INO_STATS) {
@@ -144,12 +145,8 @@ void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct f
 	}
 	l->st.reads++;
 	/* From a ring entry: read into the entry, where the reply goes. */
-	dst = fs_uring_payload(fs, &cap);
-	if (dst)
-		blkio_read_into(&l->dev, (uint64_t)off, size, dst, cap, fs_uring_reg(fs), read_done,
-				io);
-	else
-		blkio_read(&l->dev, (uint64_t)off, size, read_done, io);
+	dst = fs_uring_payload(fs, &cap, &reg);
+	blkio_read_into(&l->dev, (uint64_t)off, size, dst, cap, reg, read_done, io);
 }
 
 static void write_done(void *arg, ssize_t res, const void *data)
@@ -171,13 +168,13 @@ static void write_done(void *arg, ssize_t res, const void *data)
 static const void *write_keep(struct fs *fs, struct fs_io *io, const char *buf, size_t size,
 			      struct rbuf **reg)
 {
-	uintptr_t p = (uintptr_t)buf, mem = (uintptr_t)fs->rx.mem;
+	uintptr_t p = (uintptr_t)buf, mem = (uintptr_t)fs->rx.mem, ent;
+	size_t cap;
 
 	/* A ring entry keeps its request until it is answered. */
-	if (fs_uring_holds(fs, buf, size)) {
-		*reg = fs_uring_reg(fs);
+	ent = (uintptr_t)fs_uring_payload(fs, &cap, reg);
+	if (ent && p >= ent && p + size >= p && p + size <= ent + cap)
 		return buf;
-	}
 	if (size >= STEAL_MIN && fs->rx.mem && p >= mem && p + size <= mem + fs->rx.size) {
 		io->owned = fs->rx.mem;
 		io->reg = *reg = fs->rx_reg;

@@ -129,16 +129,12 @@ void fs_uring_quiesce(struct fs *fs);
 void fs_uring_stop(struct fs *fs);
 /* After the device is closed: the entries' memory. */
 void fs_uring_destroy(struct fs *fs);
-/* Whether @buf..@buf+@len lies in the ring entry of the request being
- * processed, which keeps it until the request is answered. */
-bool fs_uring_holds(const struct fs *fs, const void *buf, size_t len);
-/* The payload of the ring entry of the request being processed (NULL when
- * it came from /dev/fuse), @*cap bytes: a reply written there is committed
- * without a copy. */
-void *fs_uring_payload(const struct fs *fs, size_t *cap);
-/* Over iSER, that payload registered (ini_buf_wrap(), once per entry, kept
- * until the ring goes); NULL otherwise. */
-struct rbuf *fs_uring_reg(struct fs *fs);
+/* The payload of the ring entry of the request being processed, which
+ * keeps it until the request is answered (NULL, *@cap 0, when the
+ * request came from /dev/fuse): @*cap bytes, a reply written there is
+ * committed without a copy; *@reg: over iSER the payload registered
+ * (ini_buf_wrap(), once per entry, kept until the ring goes), else NULL. */
+void *fs_uring_payload(struct fs *fs, size_t *cap, struct rbuf **reg);
 /* Counters; *pst: the ring's poller, NULL when the ring is not in use. */
 void fs_uring_stats(const struct fs *fs, struct fs_uring_stats *st,
 		    const struct poller_stats **pst);

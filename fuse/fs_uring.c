@@ -693,44 +693,30 @@ void fs_uring_destroy(struct fs *fs)
 	fs->ur = NULL;
 }
 
-bool fs_uring_holds(const struct fs *fs, const void *buf, size_t len)
-{
-	const struct fs_uring *ur = fs->ur;
-	uintptr_t p = (uintptr_t)buf, start;
-
-	if (!ur || !ur->cur)
-		return false;
-	start = (uintptr_t)ur->cur->payload;
-	return p >= start && p + len >= p && p + len <= start + ur->payload_sz;
-}
-
-void *fs_uring_payload(const struct fs *fs, size_t *cap)
-{
-	const struct fs_uring *ur = fs->ur;
-
-	if (!ur || !ur->cur)
-		return NULL;
-	*cap = ur->payload_sz;
-	return ur->cur->payload;
-}
-
-struct rbuf *fs_uring_reg(struct fs *fs)
+void *fs_uring_payload(struct fs *fs, size_t *cap, struct rbuf **reg)
 {
 	struct fs_uring *ur = fs->ur;
 	struct fsu_ent *e = ur ? ur->cur : NULL;
 
-	if (!e || e->reg || ur->no_reg)
-		return e ? e->reg : NULL;
-	e->reg = ini_buf_wrap(fs->sess, e->payload, ur->payload_sz);
-	ur->st.registered += !!e->reg;
-	/* Not over iSER, or the device refused (a verbs device pins the
-	 * memory: RLIMIT_MEMLOCK): copies, as without a ring. */
-	ur->no_reg = !e->reg;
-	if (!e->reg && strcmp(ini_session_transport(fs->sess), "tcp"))
-		log_warn("FUSE over io_uring: could not register a ring buffer for RDMA "
-			 "(%u registered; RLIMIT_MEMLOCK?): the data of the others is copied",
-			 ur->st.registered);
-	return e->reg;
+	*cap = 0;
+	*reg = NULL;
+	if (!e)
+		return NULL;
+	*cap = ur->payload_sz;
+	if (!e->reg && !ur->no_reg) {
+		e->reg = ini_buf_wrap(fs->sess, e->payload, ur->payload_sz);
+		ur->st.registered += !!e->reg;
+		/* Not over iSER, or the device refused (a verbs device pins
+		 * the memory: RLIMIT_MEMLOCK): copies, as without a ring. */
+		ur->no_reg = !e->reg;
+		if (!e->reg && strcmp(ini_session_transport(fs->sess), "tcp"))
+			log_warn("FUSE over io_uring: could not register a ring buffer for RDMA "
+				 "(%u registered; RLIMIT_MEMLOCK?): the data of the others is "
+				 "copied",
+				 ur->st.registered);
+	}
+	*reg = e->reg;
+	return e->payload;
 }
 
 void fs_uring_stats(const struct fs *fs, struct fs_uring_stats *st, const struct poller_stats **pst)
